@@ -1,0 +1,240 @@
+//! The normalized task: what every client sees, whatever provider runs it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::progress::Progress;
+
+/// The kinds of work a task can do. Serialized in snake_case as in the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskType {
+    TextToVideo,
+    ImageToVideo,
+    VideoToVideo,
+    CharacterPerformance,
+    TextToImage,
+    Upscale,
+}
+
+impl TaskType {
+    pub const ALL: [TaskType; 6] = [
+        TaskType::TextToVideo,
+        TaskType::ImageToVideo,
+        TaskType::VideoToVideo,
+        TaskType::CharacterPerformance,
+        TaskType::TextToImage,
+        TaskType::Upscale,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskType::TextToVideo => "text_to_video",
+            TaskType::ImageToVideo => "image_to_video",
+            TaskType::VideoToVideo => "video_to_video",
+            TaskType::CharacterPerformance => "character_performance",
+            TaskType::TextToImage => "text_to_image",
+            TaskType::Upscale => "upscale",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<TaskType> {
+        TaskType::ALL.into_iter().find(|t| t.as_str() == word)
+    }
+
+    /// The kind of output this type produces.
+    pub fn output_kind(self) -> OutputKind {
+        match self {
+            TaskType::TextToImage => OutputKind::Image,
+            _ => OutputKind::Video,
+        }
+    }
+}
+
+impl std::fmt::Display for TaskType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The normalized status. `succeeded`, `failed` and `canceled` are terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 5] = [
+        TaskStatus::Queued,
+        TaskStatus::Running,
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::Canceled,
+    ];
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Succeeded | TaskStatus::Failed | TaskStatus::Canceled
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<TaskStatus> {
+        TaskStatus::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// Position in the life of a task; a refresh never moves a task to a lower rank.
+    pub(crate) fn rank(self) -> u8 {
+        match self {
+            TaskStatus::Queued => 0,
+            TaskStatus::Running => 1,
+            _ => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    Video,
+    Image,
+}
+
+/// One produced file. Only `url` and `kind` are always present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub url: String,
+    pub kind: OutputKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preview_urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+}
+
+impl Output {
+    pub fn new(url: impl Into<String>, kind: OutputKind) -> Output {
+        Output {
+            url: url.into(),
+            kind,
+            preview_urls: Vec::new(),
+            width: None,
+            height: None,
+            duration_s: None,
+            fps: None,
+            size_bytes: None,
+        }
+    }
+}
+
+/// Why a task failed: the provider's failure code where it gives one, else `provider_failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskError {
+    pub code: String,
+    pub message: String,
+}
+
+impl TaskError {
+    pub const PROVIDER_FAILED: &'static str = "provider_failed";
+    pub const TIMEOUT: &'static str = "timeout";
+    pub const NOT_FOUND: &'static str = "provider_not_found";
+
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> TaskError {
+        TaskError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The task as the API shows it. Field names match `API.md` exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub object: TaskObject,
+    #[serde(rename = "type")]
+    pub task_type: TaskType,
+    pub status: TaskStatus,
+    pub progress: Option<Progress>,
+    pub provider: String,
+    pub provider_task_id: Option<String>,
+    pub provider_status: Option<String>,
+    pub outputs: Vec<Output>,
+    pub error: Option<TaskError>,
+    pub metadata: Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The constant `"task"` in the `object` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskObject {
+    #[default]
+    Task,
+}
+
+impl Task {
+    /// A task just accepted by `provider` as `provider_task_id`.
+    pub fn accepted(
+        id: String,
+        task_type: TaskType,
+        provider: String,
+        provider_task_id: String,
+        metadata: Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Task {
+        Task {
+            id,
+            object: TaskObject::Task,
+            task_type,
+            status: TaskStatus::Queued,
+            progress: None,
+            provider,
+            provider_task_id: Some(provider_task_id),
+            provider_status: None,
+            outputs: Vec::new(),
+            error: None,
+            metadata,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.status.is_terminal()
+    }
+}

@@ -1,0 +1,126 @@
+//! A faithful simulator of taskgate's four upstreams — CometAPI's compatibility and
+//! official formats, Runway's own API and makevid — quirks included.
+//!
+//! One listener serves all four (each provider's base URL is the server's base URL).
+//! A task's state is computed from the time since its create and its [`Script`]; nothing
+//! runs between requests. Faults ([`FaultRule`]) are injected globally or per task, and
+//! `/_sim/*` routes (or the methods here) read counters and steer the simulator.
+
+#![forbid(unsafe_code)]
+
+mod answer;
+mod control;
+mod dialects;
+mod error;
+mod faults;
+mod lifecycle;
+mod provider;
+mod script;
+mod state;
+mod task;
+
+use std::net::SocketAddr;
+
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use faults::{FaultKind, FaultRule, OpFilter, ProviderFilter};
+pub use provider::{Op, Provider};
+pub use script::{CreateCode, Outcome, OutputField, ProgressForm, Script, Shape};
+pub use state::{SimConfig, SimState, Stats};
+pub use task::TaskRecord;
+
+/// All provider routes and the `/_sim` control routes over `state`.
+pub fn router(state: SimState) -> Router {
+    Router::new()
+        .merge(dialects::routes())
+        .merge(control::routes())
+        .with_state(state)
+}
+
+/// A simulator serving on a socket from a spawned tokio task; it stops when dropped
+/// (hung requests are released with a 503).
+pub struct SimServer {
+    addr: SocketAddr,
+    state: SimState,
+}
+
+impl SimServer {
+    /// Serves the default configuration on `127.0.0.1:0`.
+    pub async fn start() -> std::io::Result<SimServer> {
+        SimServer::start_with(SimConfig::default(), SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Serves `config` on `addr` (port 0 picks a free port).
+    pub async fn start_with(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = SimState::new(config);
+        let app = router(state.clone());
+        let stopping = state.clone();
+        let listener = listener.tap_io(|tcp| {
+            // Small answers on keep-alive connections: do not wait for Nagle.
+            let _ = tcp.set_nodelay(true);
+        });
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopping.stopped().await });
+            if let Err(e) = serve.await {
+                tracing::warn!(error = %e, "simulator stopped with an error");
+            }
+        });
+        Ok(SimServer { addr, state })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: the base URL of every simulated provider.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The shared state, e.g. to keep steering after moving the server.
+    pub fn state(&self) -> &SimState {
+        &self.state
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    /// What was recorded about a task, by the id the provider gave out.
+    pub fn task(&self, provider_task_id: &str) -> Option<TaskRecord> {
+        self.state.task(provider_task_id)
+    }
+
+    /// Replaces the default script for tasks created from now on.
+    pub fn set_scenario(&self, s: Script) {
+        self.state.set_scenario(s);
+    }
+
+    /// Adds a rule at the end of the global fault queue.
+    pub fn push_fault(&self, r: FaultRule) {
+        self.state.push_fault(r);
+    }
+
+    /// Forgets tasks, faults and counters and restores the starting scenario.
+    pub fn reset(&self) {
+        self.state.reset();
+    }
+
+    /// Ends a task now with this outcome. False if the id is unknown or already ended.
+    pub fn finish(&self, id: &str, outcome: Outcome) -> bool {
+        self.state.finish(id, outcome)
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.state.shutdown();
+    }
+}
