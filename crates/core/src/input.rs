@@ -392,18 +392,58 @@ mod tests {
     #[test]
     fn rejects_bad_values_naming_the_field() {
         let cases = [
-            (TaskType::TextToVideo, json!({"prompt": "x", "duration_s": 7}), "input.duration_s"),
+            (
+                TaskType::TextToVideo,
+                json!({"prompt": "x", "duration_s": 7}),
+                "input.duration_s",
+            ),
             (TaskType::TextToVideo, json!({"prompt": ""}), "input.prompt"),
             (TaskType::TextToVideo, json!({"prompt": 5}), "input.prompt"),
-            (TaskType::TextToVideo, json!({"prompt": "x", "ratio": "wide"}), "input.ratio"),
-            (TaskType::TextToVideo, json!({"prompt": "x", "seed": -1}), "input.seed"),
-            (TaskType::TextToVideo, json!({"prompt": "x", "image_url": "https://a/b"}), "input.image_url"),
-            (TaskType::VideoToVideo, json!({"video_url": "https://a/v.mp4", "prompt": "x", "strength": 2}), "input.strength"),
-            (TaskType::ImageToVideo, json!({"image_url": "ftp://a/b.jpg"}), "input.image_url"),
-            (TaskType::TextToImage, json!({"prompt": "x", "reference_image_urls": []}), "input.reference_image_urls"),
-            (TaskType::TextToImage, json!({"prompt": "x", "reference_image_urls": ["https://a/1.png", 3]}), "input.reference_image_urls[1]"),
-            (TaskType::Upscale, json!({"video_url": "https://a/v.mp4", "extra": 3}), "input.extra"),
-            (TaskType::Upscale, json!({"video_url": "https://a/v.mp4", "promt": "typo"}), "input.promt"),
+            (
+                TaskType::TextToVideo,
+                json!({"prompt": "x", "ratio": "wide"}),
+                "input.ratio",
+            ),
+            (
+                TaskType::TextToVideo,
+                json!({"prompt": "x", "seed": -1}),
+                "input.seed",
+            ),
+            (
+                TaskType::TextToVideo,
+                json!({"prompt": "x", "image_url": "https://a/b"}),
+                "input.image_url",
+            ),
+            (
+                TaskType::VideoToVideo,
+                json!({"video_url": "https://a/v.mp4", "prompt": "x", "strength": 2}),
+                "input.strength",
+            ),
+            (
+                TaskType::ImageToVideo,
+                json!({"image_url": "ftp://a/b.jpg"}),
+                "input.image_url",
+            ),
+            (
+                TaskType::TextToImage,
+                json!({"prompt": "x", "reference_image_urls": []}),
+                "input.reference_image_urls",
+            ),
+            (
+                TaskType::TextToImage,
+                json!({"prompt": "x", "reference_image_urls": ["https://a/1.png", 3]}),
+                "input.reference_image_urls[1]",
+            ),
+            (
+                TaskType::Upscale,
+                json!({"video_url": "https://a/v.mp4", "extra": 3}),
+                "input.extra",
+            ),
+            (
+                TaskType::Upscale,
+                json!({"video_url": "https://a/v.mp4", "promt": "typo"}),
+                "input.promt",
+            ),
         ];
         for (t, v, field) in cases {
             let err = parse(t, v.clone()).expect_err(&v.to_string());

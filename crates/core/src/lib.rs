@@ -14,8 +14,8 @@ pub mod wire;
 pub use input::{InputError, InputSpec, TaskInput};
 pub use progress::Progress;
 pub use providers::{
-    adapter_for, AdapterSettings, Capabilities, CreateOptions, Provider, ProviderAdapter,
-    CreateError, ProviderKind, ProviderSettings, WireAnswer, WireRequest,
+    adapter_for, AdapterSettings, Capabilities, CreateError, CreateOptions, Provider,
+    ProviderAdapter, ProviderKind, ProviderSettings, WireAnswer, WireRequest,
 };
 
 pub use secret::Secret;

@@ -151,7 +151,10 @@ mod tests {
 
     #[test]
     fn parses_aspects_and_pixels() {
-        assert_eq!(Ratio::parse("16:9"), Ok(Ratio::Aspect(Aspect::Landscape16x9)));
+        assert_eq!(
+            Ratio::parse("16:9"),
+            Ok(Ratio::Aspect(Aspect::Landscape16x9))
+        );
         assert_eq!(
             Ratio::parse("1280:720"),
             Ok(Ratio::Pixels {

@@ -63,8 +63,13 @@ impl Task {
                 self.progress = Some(p);
             }
         }
-        if status != TaskStatus::Queued && self.started_at.is_none() {
-            self.started_at = Some(snap.started_at.unwrap_or(now));
+        if self.started_at.is_none() {
+            // A task canceled while queued never started: only the provider's own time counts.
+            self.started_at = match status {
+                TaskStatus::Queued => None,
+                TaskStatus::Canceled => snap.started_at,
+                _ => Some(snap.started_at.unwrap_or(now)),
+            };
         }
         match status {
             TaskStatus::Succeeded => {
@@ -73,7 +78,10 @@ impl Task {
             }
             TaskStatus::Failed => {
                 self.error = Some(snap.error.clone().unwrap_or_else(|| {
-                    TaskError::new(TaskError::PROVIDER_FAILED, "the provider reported a failure")
+                    TaskError::new(
+                        TaskError::PROVIDER_FAILED,
+                        "the provider reported a failure",
+                    )
                 }));
             }
             _ => {}
@@ -122,7 +130,9 @@ mod tests {
     use serde_json::Map;
 
     fn at(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000 + s, 0).single().unwrap_or_default()
+        Utc.timestamp_opt(1_800_000_000 + s, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     fn task() -> Task {

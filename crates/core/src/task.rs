@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::progress::Progress;
 
 /// The kinds of work a task can do. Serialized in snake_case as in the API.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskType {
@@ -59,6 +60,7 @@ impl std::fmt::Display for TaskType {
 }
 
 /// The normalized status. `succeeded`, `failed` and `canceled` are terminal.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
@@ -115,6 +117,7 @@ impl std::fmt::Display for TaskStatus {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputKind {
@@ -123,6 +126,7 @@ pub enum OutputKind {
 }
 
 /// One produced file. Only `url` and `kind` are always present.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Output {
     pub url: String,
@@ -157,6 +161,7 @@ impl Output {
 }
 
 /// Why a task failed: the provider's failure code where it gives one, else `provider_failed`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskError {
     pub code: String,
@@ -177,6 +182,7 @@ impl TaskError {
 }
 
 /// The task as the API shows it. Field names match `API.md` exactly.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
     pub id: String,
@@ -184,12 +190,14 @@ pub struct Task {
     #[serde(rename = "type")]
     pub task_type: TaskType,
     pub status: TaskStatus,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, minimum = 0, maximum = 1))]
     pub progress: Option<Progress>,
     pub provider: String,
     pub provider_task_id: Option<String>,
     pub provider_status: Option<String>,
     pub outputs: Vec<Output>,
     pub error: Option<TaskError>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Map<String, Value>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -198,6 +206,7 @@ pub struct Task {
 }
 
 /// The constant `"task"` in the `object` field.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskObject {

@@ -20,9 +20,11 @@ pub fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 /// A non-negative integer from a number or a numeric string.
 pub fn count(v: Option<&Value>) -> Option<u64> {
     match v? {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(|f| f as u64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -102,7 +104,10 @@ mod tests {
             time(Some(&json!("2026-03-13T09:52:46+08:00"))),
             time(Some(&json!(1773366766)))
         );
-        assert_eq!(time(Some(&json!(1773366766000_i64))), time(Some(&json!(1773366766))));
+        assert_eq!(
+            time(Some(&json!(1773366766000_i64))),
+            time(Some(&json!(1773366766)))
+        );
         assert_eq!(time(Some(&json!("yesterday"))), None);
         assert_eq!(time(Some(&json!(i64::MAX))), None);
     }

@@ -1,1 +1,152 @@
-fn main() {}
+//! The `taskgate` command line (CONFIG.md, "Command line").
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use taskgate::server::{shutdown_signal, Gateway};
+use taskgate_config::{format_key_hash, hash_key, load, new_tenant_key};
+
+#[derive(Parser)]
+#[command(
+    name = "taskgate",
+    version,
+    about = "One stable API for asynchronous video and image tasks across providers"
+)]
+struct Cli {
+    /// Log format: json (default) or pretty. Also TASKGATE_LOG_FORMAT.
+    #[arg(
+        long,
+        global = true,
+        env = "TASKGATE_LOG_FORMAT",
+        default_value = "json"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a config file: exit 0 when valid, else print every problem and exit 2.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The embedded default: simulated providers, SQLite, a demo tenant.
+    Demo,
+    /// Tenant keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Make a new tenant key and print it with its hash for the config.
+    New,
+    /// Print the config hash of a key.
+    Hash { key: String },
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Key { command } => {
+            match command {
+                KeyCommand::New => {
+                    let key = new_tenant_key();
+                    println!("key:  {key}\nhash: {}", format_key_hash(&hash_key(&key)));
+                }
+                KeyCommand::Hash { key } => println!("{}", format_key_hash(&hash_key(&key))),
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Serve { config } => {
+            init_logs(cli.log_format);
+            run_async(serve(config))
+        }
+        Command::Demo => {
+            init_logs(cli.log_format);
+            run_async(taskgate::demo::run())
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match load(path) {
+        Ok(config) => {
+            println!(
+                "{}: valid (version {}, {} providers, {} tenants)",
+                path.display(),
+                config.version,
+                config.providers.len(),
+                config.tenants.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for problem in &errors.0 {
+                eprintln!("{problem}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_async(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("taskgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "taskgate stopped");
+            eprintln!("taskgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    let config =
+        load(&path).map_err(|e| anyhow::anyhow!("{}: invalid config:\n{e}", path.display()))?;
+    let gateway = Gateway::start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    gateway.shutdown().await;
+    Ok(())
+}

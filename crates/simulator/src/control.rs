@@ -18,6 +18,7 @@ use crate::state::SimState;
 pub(crate) fn routes() -> Router<SimState> {
     Router::new()
         .route("/_sim/stats", get(stats))
+        .route("/_sim/tasks", get(tasks))
         .route("/_sim/tasks/{id}", get(task))
         .route("/_sim/tasks/{id}/finish", post(finish))
         .route("/_sim/scenario", get(scenario).post(set_scenario))
@@ -27,6 +28,22 @@ pub(crate) fn routes() -> Router<SimState> {
 
 async fn stats(State(s): State<SimState>) -> Response {
     answer::json(StatusCode::OK, &s.stats())
+}
+
+/// `[{"id": ..., "provider": ..., "polls": ..., ...}]`, oldest first.
+async fn tasks(State(s): State<SimState>) -> Response {
+    let list: Vec<serde_json::Value> = s
+        .tasks()
+        .into_iter()
+        .map(|(id, record)| {
+            let mut v = serde_json::to_value(record).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.insert("id".to_owned(), json!(id));
+            }
+            v
+        })
+        .collect();
+    answer::json(StatusCode::OK, &list)
 }
 
 async fn task(State(s): State<SimState>, Path(id): Path<String>) -> Response {
@@ -81,7 +98,10 @@ async fn finish(State(s): State<SimState>, Path(id): Path<String>, body: Bytes) 
     if s.finish(&id, finish.outcome) {
         done()
     } else {
-        answer::json(StatusCode::CONFLICT, &json!({"error": "task already ended"}))
+        answer::json(
+            StatusCode::CONFLICT,
+            &json!({"error": "task already ended"}),
+        )
     }
 }
 

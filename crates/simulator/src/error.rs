@@ -55,7 +55,10 @@ impl SimError {
         {
             let headers = resp.headers_mut();
             if let Some(s) = retry_after_s {
-                headers.insert(HeaderName::from_static("retry-after"), HeaderValue::from(*s));
+                headers.insert(
+                    HeaderName::from_static("retry-after"),
+                    HeaderValue::from(*s),
+                );
             }
             if let Some(ms) = retry_after_ms {
                 headers.insert(
@@ -99,7 +102,8 @@ impl SimError {
             SimError::Unauthorized => (status, "unauthorized"),
             SimError::Invalid { code, .. } => (status, *code),
             SimError::NotVisible | SimError::NotFound => {
-                let body = json!({"code": "task_not_exist", "message": "task_not_exist", "data": null});
+                let body =
+                    json!({"code": "task_not_exist", "message": "task_not_exist", "data": null});
                 return answer::json(StatusCode::BAD_REQUEST, &body);
             }
             SimError::Injected { status: s, .. } => match *s {

@@ -58,7 +58,9 @@ impl FaultRule {
             OpFilter::Any => true,
             OpFilter::Only(q) => q == op,
         };
-        p && o
+        // A word only means something to a poll: elsewhere it must not use up its count.
+        let k = !matches!(self.kind, FaultKind::UnknownStatus { .. }) || op == Op::Poll;
+        p && o && k
     }
 }
 
@@ -81,7 +83,7 @@ pub enum FaultKind {
     Hang,
     /// HTTP 200 with a truncated JSON body (a create is not performed).
     MalformedJson,
-    /// A poll answers with this status word (no effect on create or cancel).
+    /// A poll answers with this status word (creates and cancels do not match it).
     UnknownStatus { word: String },
 }
 
@@ -177,9 +179,10 @@ impl FaultList {
 
     /// Uses one application of the first rule matching `provider` and `op`.
     pub(crate) fn take(&mut self, provider: Provider, op: Op) -> Option<FaultKind> {
-        let pos = self.rules.iter().position(|(r, left)| {
-            r.matches(provider, op) && left.is_none_or(|n| n > 0)
-        })?;
+        let pos = self
+            .rules
+            .iter()
+            .position(|(r, left)| r.matches(provider, op) && left.is_none_or(|n| n > 0))?;
         let (rule, left) = self.rules.get_mut(pos)?;
         let kind = rule.kind.clone();
         if let Some(n) = left {
@@ -200,14 +203,6 @@ pub(crate) struct SharedFaults {
 }
 
 impl SharedFaults {
-    pub(crate) fn from_rules(rules: &[FaultRule]) -> SharedFaults {
-        let list = FaultList::new(rules);
-        SharedFaults {
-            len: AtomicUsize::new(list.len()),
-            list: Mutex::new(list),
-        }
-    }
-
     pub(crate) fn push(&self, rule: FaultRule) {
         let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
         list.push(rule);
@@ -247,7 +242,11 @@ mod tests {
             FaultRule::on(
                 Provider::Runway,
                 Op::Create,
-                FaultKind::Status { code: 429, retry_after_s: Some(2), retry_after_ms: None }
+                FaultKind::Status {
+                    code: 429,
+                    retry_after_s: Some(2),
+                    retry_after_ms: None
+                }
             )
             .times(1)
         );
@@ -274,7 +273,10 @@ mod tests {
         let q = SharedFaults::default();
         q.push(FaultRule::any(FaultKind::MalformedJson));
         for _ in 0..5 {
-            assert_eq!(q.take(Provider::Runway, Op::Cancel), Some(FaultKind::MalformedJson));
+            assert_eq!(
+                q.take(Provider::Runway, Op::Cancel),
+                Some(FaultKind::MalformedJson)
+            );
         }
         q.clear();
         assert_eq!(q.take(Provider::Runway, Op::Cancel), None);

@@ -98,6 +98,11 @@ impl SimServer {
         self.state.task(provider_task_id)
     }
 
+    /// Every task with its provider task id, oldest first.
+    pub fn tasks(&self) -> Vec<(String, TaskRecord)> {
+        self.state.tasks()
+    }
+
     /// Replaces the default script for tasks created from now on.
     pub fn set_scenario(&self, s: Script) {
         self.state.set_scenario(s);

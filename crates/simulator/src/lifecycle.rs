@@ -164,12 +164,18 @@ mod tests {
     #[test]
     fn forced_endings_win_from_their_moment() {
         let s = script();
-        let cancel = Some(Forced { ending: Ending::Cancelled, at_ms: 150 });
+        let cancel = Some(Forced {
+            ending: Ending::Cancelled,
+            at_ms: 150,
+        });
         assert_eq!(snapshot(&s, true, 149, cancel).phase, Phase::Submitted);
         let snap = snapshot(&s, true, 1000, cancel);
         assert_eq!(snap.phase, Phase::Cancelled);
         assert_eq!((snap.start_ms, snap.finish_ms), (None, Some(150)));
-        let fail = Some(Forced { ending: Ending::Finished(Outcome::Fail), at_ms: 50 });
+        let fail = Some(Forced {
+            ending: Ending::Finished(Outcome::Fail),
+            at_ms: 50,
+        });
         let snap = snapshot(&s, true, 60, fail);
         assert_eq!(snap.phase, Phase::Failed);
         assert_eq!(snap.start_ms, Some(50));

@@ -7,7 +7,7 @@ use crate::faults::FaultRule;
 /// The script of a task. Every field is optional on the wire; missing fields take the
 /// defaults below (or, for a per-task `sim` object, the current scenario's values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Script {
     /// CometAPI dialects only: how long a fresh id answers `task_not_exist`.
     pub not_visible_ms: u64,
@@ -158,8 +158,8 @@ mod tests {
     #[test]
     fn sim_object_overrides_only_its_fields() {
         let base = Script::timed(5, 6, 7);
-        let s = Script::merged_over(&base, serde_json::json!({"outcome":"fail","run_ms":1}))
-            .unwrap();
+        let s =
+            Script::merged_over(&base, serde_json::json!({"outcome":"fail","run_ms":1})).unwrap();
         assert_eq!(s.outcome, Outcome::Fail);
         assert_eq!((s.not_visible_ms, s.queued_ms, s.run_ms), (5, 6, 1));
     }
@@ -167,6 +167,7 @@ mod tests {
     #[test]
     fn bad_sim_object_is_an_error() {
         let base = Script::default();
+        assert!(Script::merged_over(&base, serde_json::json!({"run_sm": 1})).is_err());
         assert!(Script::merged_over(&base, serde_json::json!({"outcome":"maybe"})).is_err());
         assert!(Script::merged_over(&base, serde_json::json!(3)).is_err());
     }

@@ -117,20 +117,37 @@ impl TaskStore {
     }
 
     fn shard(&self, id: &str) -> &RwLock<HashMap<String, Arc<Task>>> {
-        let h = id
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+        let h = id.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
         &self.shards[h % self.shards.len()]
     }
 
     fn insert(&self, task: Arc<Task>) {
-        let mut shard = self.shard(&task.id).write().unwrap_or_else(|e| e.into_inner());
+        let mut shard = self
+            .shard(&task.id)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         shard.insert(task.id.clone(), task);
     }
 
     fn get(&self, id: &str) -> Option<Arc<Task>> {
         let shard = self.shard(id).read().unwrap_or_else(|e| e.into_inner());
         shard.get(id).cloned()
+    }
+
+    /// Every task, oldest first.
+    fn all(&self) -> Vec<Arc<Task>> {
+        let mut all: Vec<Arc<Task>> = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                let shard = s.read().unwrap_or_else(|e| e.into_inner());
+                shard.values().cloned().collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort_by_key(|t| t.born);
+        all
     }
 
     fn clear(&self) {
@@ -187,6 +204,17 @@ impl SimState {
         self.inner.tasks.get(provider_task_id).map(|t| t.record())
     }
 
+    /// Every task with its provider task id, oldest first (e.g. to find a task whose
+    /// create answer the client never saw).
+    pub fn tasks(&self) -> Vec<(String, TaskRecord)> {
+        self.inner
+            .tasks
+            .all()
+            .into_iter()
+            .map(|t| (t.id.clone(), t.record()))
+            .collect()
+    }
+
     /// The default script of tasks created from now on without a `sim` object.
     pub fn scenario(&self) -> Script {
         Script::clone(&self.script())
@@ -194,7 +222,11 @@ impl SimState {
 
     /// Replaces the default script for tasks created from now on.
     pub fn set_scenario(&self, script: Script) {
-        *self.inner.scenario.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(script);
+        *self
+            .inner
+            .scenario
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(script);
     }
 
     /// Adds a rule at the end of the global fault queue.
@@ -231,7 +263,13 @@ impl SimState {
     }
 
     pub(crate) fn script(&self) -> Arc<Script> {
-        Arc::clone(&self.inner.scenario.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(
+            &self
+                .inner
+                .scenario
+                .read()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     pub(crate) fn count(&self, counter: Counter, provider: Provider) {

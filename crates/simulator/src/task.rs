@@ -138,7 +138,10 @@ impl Task {
         let mut forced = self.forced.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.elapsed_ms();
         let window = self.provider.has_not_visible_window();
-        if lifecycle::snapshot(&self.script, window, now, *forced).phase.is_terminal() {
+        if lifecycle::snapshot(&self.script, window, now, *forced)
+            .phase
+            .is_terminal()
+        {
             return false;
         }
         *forced = Some(Forced { ending, at_ms: now });
@@ -174,7 +177,11 @@ impl Task {
 
     /// The made-up, stable output URL.
     pub(crate) fn output_url(&self) -> String {
-        format!("https://sim.invalid/out/{}.{}", self.id, self.action.extension())
+        format!(
+            "https://sim.invalid/out/{}.{}",
+            self.id,
+            self.action.extension()
+        )
     }
 
     /// The n-th (from 1) made-up preview image URL.

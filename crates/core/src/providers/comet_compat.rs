@@ -65,7 +65,10 @@ impl ProviderAdapter for CometCompat {
                 body.insert("prompt".into(), json!(i.prompt));
                 put(&mut body, "ratio", i.ratio.map(|r| r.aspect().as_str()));
                 put(&mut body, "style", i.style.clone());
-                body.insert("model".into(), json!(i.model.as_deref().unwrap_or(DEFAULT_MODEL)));
+                body.insert(
+                    "model".into(),
+                    json!(i.model.as_deref().unwrap_or(DEFAULT_MODEL)),
+                );
                 put(&mut body, "seed", i.seed);
                 opts.insert("seconds".into(), json!(i.duration_s.unwrap_or(5)));
                 "generate"
@@ -76,9 +79,19 @@ impl ProviderAdapter for CometCompat {
                     (Some(_), _) => return Err(unsupported("end_image_url", NAME)),
                 };
                 body.insert("image".into(), json!(image));
-                body.insert("prompt".into(), json!(i.prompt.as_deref().unwrap_or_default()));
-                put(&mut body, "ratio", i.ratio.map(|r| r.pixels(&RUNWAY_VIDEO_PIXELS)));
-                body.insert("model".into(), json!(i.model.as_deref().unwrap_or(DEFAULT_MODEL)));
+                body.insert(
+                    "prompt".into(),
+                    json!(i.prompt.as_deref().unwrap_or_default()),
+                );
+                put(
+                    &mut body,
+                    "ratio",
+                    i.ratio.map(|r| r.pixels(&RUNWAY_VIDEO_PIXELS)),
+                );
+                body.insert(
+                    "model".into(),
+                    json!(i.model.as_deref().unwrap_or(DEFAULT_MODEL)),
+                );
                 put(&mut body, "seed", i.seed);
                 opts.insert("seconds".into(), json!(i.duration_s.unwrap_or(5)));
                 opts.insert("image_as_end_frame".into(), json!(as_end_frame));
@@ -87,7 +100,10 @@ impl ProviderAdapter for CometCompat {
             InputSpec::VideoToVideo(i) => {
                 body.insert("video".into(), json!(i.video_url));
                 body.insert("prompt".into(), json!(i.prompt));
-                body.insert("model".into(), json!(i.model.as_deref().unwrap_or(DEFAULT_MODEL)));
+                body.insert(
+                    "model".into(),
+                    json!(i.model.as_deref().unwrap_or(DEFAULT_MODEL)),
+                );
                 put(&mut body, "ratio", i.ratio.map(|r| r.aspect().as_str()));
                 put(&mut body, "seed", i.seed);
                 put(&mut opts, "structure_transformation", i.strength);
@@ -136,17 +152,26 @@ impl ProviderAdapter for CometCompat {
         if let Some(failure) = wrapper_failure(&body) {
             return Err(failure);
         }
-        [&["data", "task_id"][..], &["task_id"], &["data", "id"], &["id"]]
-            .iter()
-            .find_map(|path| wire::text(wire::at(&body, path)))
-            .ok_or_else(|| UpstreamError::bad_answer("create answer holds no task id"))
+        [
+            &["data", "task_id"][..],
+            &["task_id"],
+            &["data", "id"],
+            &["id"],
+        ]
+        .iter()
+        .find_map(|path| wire::text(wire::at(&body, path)))
+        .ok_or_else(|| UpstreamError::bad_answer("create answer holds no task id"))
     }
 
     fn poll_request(&self, provider_task_id: &str) -> WireRequest {
         WireRequest::post("/runway/feed", json!({"task_id": provider_task_id}))
     }
 
-    fn parse_poll(&self, answer: &WireAnswer, task_type: TaskType) -> Result<Snapshot, UpstreamError> {
+    fn parse_poll(
+        &self,
+        answer: &WireAnswer,
+        task_type: TaskType,
+    ) -> Result<Snapshot, UpstreamError> {
         comet_envelope::parse_poll(answer, task_type)
     }
 }

@@ -29,7 +29,10 @@ fn is_runway_task(v: &Value) -> bool {
 }
 
 /// Reads any documented poll answer of either CometAPI dialect.
-pub(crate) fn parse_poll(answer: &WireAnswer, task_type: TaskType) -> Result<Snapshot, UpstreamError> {
+pub(crate) fn parse_poll(
+    answer: &WireAnswer,
+    task_type: TaskType,
+) -> Result<Snapshot, UpstreamError> {
     if !answer.is_success() {
         return Err(error_answer(answer, true));
     }
@@ -37,8 +40,8 @@ pub(crate) fn parse_poll(answer: &WireAnswer, task_type: TaskType) -> Result<Sna
     if let Some(failure) = wrapper_failure(&body) {
         return Err(failure);
     }
-    let task = inner(&body)
-        .ok_or_else(|| UpstreamError::bad_answer("poll answer holds no task"))?;
+    let task =
+        inner(&body).ok_or_else(|| UpstreamError::bad_answer("poll answer holds no task"))?;
     if is_runway_task(task) {
         return Ok(runway_task::snapshot(task, task_type));
     }

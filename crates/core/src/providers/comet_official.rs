@@ -60,7 +60,11 @@ impl ProviderAdapter for CometOfficial {
         WireRequest::get(format!("/runwayml/v1/tasks/{provider_task_id}"))
     }
 
-    fn parse_poll(&self, answer: &WireAnswer, task_type: TaskType) -> Result<Snapshot, UpstreamError> {
+    fn parse_poll(
+        &self,
+        answer: &WireAnswer,
+        task_type: TaskType,
+    ) -> Result<Snapshot, UpstreamError> {
         comet_envelope::parse_poll(answer, task_type)
     }
 }

@@ -45,17 +45,19 @@ pub(crate) fn says_task_not_exist(body: &Value) -> bool {
 
 /// Classifies a non-2xx answer. `not_found_means_not_visible` is set for polls, where a
 /// 404 right after create means "not visible yet" rather than a broken route.
-pub(crate) fn error_answer(answer: &WireAnswer, not_found_means_not_visible: bool) -> UpstreamError {
+pub(crate) fn error_answer(
+    answer: &WireAnswer,
+    not_found_means_not_visible: bool,
+) -> UpstreamError {
     let body = serde_json::from_slice::<Value>(&answer.body).unwrap_or(Value::Null);
     let (code, message) = code_and_message(&body);
     let message = shorten(&message.unwrap_or_else(|| format!("HTTP {}", answer.status)));
-    let mut error = if says_task_not_exist(&body)
-        || (not_found_means_not_visible && answer.status == 404)
-    {
-        UpstreamError::not_visible_yet(message).with_status(answer.status)
-    } else {
-        UpstreamError::from_status(answer.status, message)
-    };
+    let mut error =
+        if says_task_not_exist(&body) || (not_found_means_not_visible && answer.status == 404) {
+            UpstreamError::not_visible_yet(message).with_status(answer.status)
+        } else {
+            UpstreamError::from_status(answer.status, message)
+        };
     error.retry_after = answer.retry_after;
     // A numeric code only repeats the status; a word is the provider's own code.
     error.with_code(code.filter(|c| c.parse::<u32>().is_err()))
@@ -79,9 +81,8 @@ pub(crate) fn wrapper_failure(body: &Value) -> Option<UpstreamError> {
         Ok(n) => Some(UpstreamError::from_status(n, message)),
         Err(_) => {
             let ok = ["success", "ok"].contains(&code.to_ascii_lowercase().as_str());
-            (!ok && body.get("error").is_some()).then(|| {
-                UpstreamError::new(FailureClass::Rejected, message).with_code(Some(code))
-            })
+            (!ok && body.get("error").is_some())
+                .then(|| UpstreamError::new(FailureClass::Rejected, message).with_code(Some(code)))
         }
     }
 }
@@ -97,18 +98,30 @@ mod tests {
 
     #[test]
     fn task_not_exist_is_not_visible_yet() {
-        let a = answer(400, json!({"code":"task_not_exist","message":"task_not_exist","data":null}));
+        let a = answer(
+            400,
+            json!({"code":"task_not_exist","message":"task_not_exist","data":null}),
+        );
         assert_eq!(error_answer(&a, false).class, FailureClass::NotVisibleYet);
     }
 
     #[test]
     fn reads_each_error_shape() {
-        let runway = answer(400, json!({"error":"promptText too long","issues":[],"docUrl":"x"}));
+        let runway = answer(
+            400,
+            json!({"error":"promptText too long","issues":[],"docUrl":"x"}),
+        );
         let e = error_answer(&runway, false);
-        assert_eq!((e.class, e.message.as_str()), (FailureClass::Rejected, "promptText too long"));
+        assert_eq!(
+            (e.class, e.message.as_str()),
+            (FailureClass::Rejected, "promptText too long")
+        );
         let makevid = answer(400, json!({"error":"bad seconds","code":400}));
         assert_eq!(error_answer(&makevid, false).provider_code, None);
-        let newapi = answer(401, json!({"error":{"message":"invalid token","type":"new_api_error"}}));
+        let newapi = answer(
+            401,
+            json!({"error":{"message":"invalid token","type":"new_api_error"}}),
+        );
         let e = error_answer(&newapi, false);
         assert_eq!(e.class, FailureClass::NoEffect);
         assert_eq!(e.provider_code.as_deref(), Some("new_api_error"));

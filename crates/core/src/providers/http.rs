@@ -21,7 +21,7 @@ use crate::upstream_error::{FailureClass, UpstreamError};
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// What it takes to talk to one configured provider.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderSettings {
     /// The name in the config (`comet-official`), used in the API and logs.
     pub name: String,
@@ -270,7 +270,10 @@ mod tests {
         h.insert("retry-after-ms", HeaderValue::from_static("1500"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
         let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&h), None);
         h.insert("retry-after", HeaderValue::from_static("-1"));
         assert_eq!(retry_after(&h), None);

@@ -93,7 +93,11 @@ impl ProviderAdapter for Makevid {
         WireRequest::get(format!("/api/v1/get_runway/{provider_task_id}"))
     }
 
-    fn parse_poll(&self, answer: &WireAnswer, task_type: TaskType) -> Result<Snapshot, UpstreamError> {
+    fn parse_poll(
+        &self,
+        answer: &WireAnswer,
+        task_type: TaskType,
+    ) -> Result<Snapshot, UpstreamError> {
         if !answer.is_success() {
             return Err(error_answer(answer, true));
         }

@@ -74,7 +74,7 @@ impl Capabilities {
 }
 
 /// Dialect options from the config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AdapterSettings {
     /// `X-Runway-Version`; the documented default when unset.
     pub runway_version: Option<String>,
@@ -174,9 +174,9 @@ pub fn adapter_for(kind: ProviderKind, settings: &AdapterSettings) -> Box<dyn Pr
         .clone()
         .unwrap_or_else(|| DEFAULT_RUNWAY_VERSION.to_string());
     match kind {
-        ProviderKind::CometapiCompat => {
-            Box::new(comet_compat::CometCompat::new(settings.runway_version.clone()))
-        }
+        ProviderKind::CometapiCompat => Box::new(comet_compat::CometCompat::new(
+            settings.runway_version.clone(),
+        )),
         ProviderKind::CometapiOfficial => Box::new(comet_official::CometOfficial::new(version)),
         ProviderKind::Runway => Box::new(runway::Runway::new(version)),
         ProviderKind::Makevid => Box::new(makevid::Makevid),

@@ -56,7 +56,11 @@ impl ProviderAdapter for Runway {
         WireRequest::get(format!("/v1/tasks/{provider_task_id}"))
     }
 
-    fn parse_poll(&self, answer: &WireAnswer, task_type: TaskType) -> Result<Snapshot, UpstreamError> {
+    fn parse_poll(
+        &self,
+        answer: &WireAnswer,
+        task_type: TaskType,
+    ) -> Result<Snapshot, UpstreamError> {
         if !answer.is_success() {
             return Err(error_answer(answer, true));
         }

@@ -71,7 +71,11 @@ pub(crate) fn create_request(
             body.insert("promptText".into(), json!(i.prompt));
             body.insert("model".into(), model(&i.model, "gen4_aleph"));
             put(&mut body, "seed", i.seed);
-            put(&mut body, "ratio", i.ratio.map(|r| r.pixels(&RUNWAY_VIDEO_PIXELS)));
+            put(
+                &mut body,
+                "ratio",
+                i.ratio.map(|r| r.pixels(&RUNWAY_VIDEO_PIXELS)),
+            );
             "video_to_video"
         }
         InputSpec::Upscale(i) => {
@@ -90,7 +94,11 @@ pub(crate) fn create_request(
                 json!({"type": "video", "uri": i.reference_video_url}),
             );
             put(&mut body, "seed", i.seed);
-            put(&mut body, "ratio", i.ratio.map(|r| r.pixels(&RUNWAY_VIDEO_PIXELS)));
+            put(
+                &mut body,
+                "ratio",
+                i.ratio.map(|r| r.pixels(&RUNWAY_VIDEO_PIXELS)),
+            );
             "character_performance"
         }
         InputSpec::TextToVideo(_) => {
@@ -117,12 +125,19 @@ fn model(chosen: &Option<String>, default: &str) -> Value {
 }
 
 fn video_ratio(ratio: Option<Ratio>) -> Value {
-    json!(ratio.map_or_else(|| "1280:720".to_string(), |r| r.pixels(&RUNWAY_VIDEO_PIXELS)))
+    json!(ratio.map_or_else(
+        || "1280:720".to_string(),
+        |r| r.pixels(&RUNWAY_VIDEO_PIXELS)
+    ))
 }
 
 /// Runway's `character.type`: a video when the path ends like one, else an image.
 fn media_type(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or_default().to_ascii_lowercase();
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let is_video = [".mp4", ".mov", ".webm", ".m4v", ".mkv"]
         .iter()
         .any(|ext| path.ends_with(ext))
@@ -165,9 +180,14 @@ pub(crate) fn failure(task: &Value) -> TaskError {
 
 /// The task id from a create answer: `{"id"}`, or wrapped in `data`, or as `task_id`.
 pub(crate) fn created_id(body: &Value) -> Option<String> {
-    [&["id"][..], &["task_id"], &["data", "id"], &["data", "task_id"]]
-        .iter()
-        .find_map(|path| wire::text(wire::at(body, path)))
+    [
+        &["id"][..],
+        &["task_id"],
+        &["data", "id"],
+        &["data", "task_id"],
+    ]
+    .iter()
+    .find_map(|path| wire::text(wire::at(body, path)))
 }
 
 #[cfg(test)]

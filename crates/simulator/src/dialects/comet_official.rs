@@ -9,8 +9,8 @@ use axum::Router;
 
 use super::feed::{FeedTask, Wrapped};
 use super::runway::{
-    check_character_performance, check_image_to_video, check_text_to_image,
-    check_video_to_video, check_video_upscale, CreatedId,
+    check_character_performance, check_image_to_video, check_text_to_image, check_video_to_video,
+    check_video_upscale, CreatedId,
 };
 use super::runway_object::{Clock, RunwayTask};
 use super::{pipeline, require_runway_version, Dialect, View};
@@ -27,7 +27,10 @@ pub(super) fn routes() -> Router<SimState> {
         .route("/runwayml/v1/text_to_image", post(text_to_image))
         .route("/runwayml/v1/video_to_video", post(video_to_video))
         .route("/runwayml/v1/video_upscale", post(video_upscale))
-        .route("/runwayml/v1/character_performance", post(character_performance))
+        .route(
+            "/runwayml/v1/character_performance",
+            post(character_performance),
+        )
         .route("/runwayml/v1/tasks/{id}", get(poll))
 }
 

@@ -154,8 +154,16 @@ fn makevid_task<'a>(view: &View<'a>) -> MakevidTask<'a> {
         error: view.failure(),
         progress_text: None,
         progress_ratio,
-        estimated_time_to_start_seconds: if waiting { queue_left_ms.div_ceil(1000) } else { 0 },
-        artifacts: if phase == Phase::Succeeded { vec![artifact(view)] } else { Vec::new() },
+        estimated_time_to_start_seconds: if waiting {
+            queue_left_ms.div_ceil(1000)
+        } else {
+            0
+        },
+        artifacts: if phase == Phase::Succeeded {
+            vec![artifact(view)]
+        } else {
+            Vec::new()
+        },
         shared_asset: None,
     }
 }
@@ -181,7 +189,11 @@ fn options(task: &Task) -> Value {
 fn artifact<'a>(view: &View<'a>) -> Artifact<'a> {
     let task = view.task;
     let at = task.iso_utc(view.snap.finish_ms.unwrap_or(view.snap.changed_ms));
-    let seconds = task.body.get("seconds").and_then(Value::as_f64).unwrap_or(5.0);
+    let seconds = task
+        .body
+        .get("seconds")
+        .and_then(Value::as_f64)
+        .unwrap_or(5.0);
     let derived = |turn: u32| Uuid::from_u128(task.uuid.as_u128().rotate_left(turn)).to_string();
     Artifact {
         id: derived(32),

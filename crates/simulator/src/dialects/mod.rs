@@ -95,7 +95,10 @@ pub(crate) fn authorize(state: &SimState, headers: &HeaderMap) -> Result<(), Sim
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match key {
         Some(k) if state.accepts_key(k) => Ok(()),

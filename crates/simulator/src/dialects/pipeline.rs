@@ -12,7 +12,7 @@ use crate::answer;
 use crate::error::SimError;
 use crate::faults::FaultKind;
 use crate::lifecycle::{Ending, Phase};
-use crate::provider::Op;
+use crate::provider::{Op, Provider};
 use crate::script::Script;
 use crate::state::{Counter, SimState};
 use crate::task::{Action, Task};
@@ -27,6 +27,47 @@ const RELEASED: SimError = SimError::Injected {
     retry_after_ms: None,
 };
 
+/// What a fault leaves for the operation to do once latency has passed.
+enum Next {
+    /// Carry on normally.
+    Go,
+    /// Perform the operation if it goes through before hanging (create, cancel), then hang.
+    Hang,
+    /// Answer 200 with a truncated body; creates and cancels are not performed.
+    Malformed,
+    /// Poll only: answer with this status word.
+    Word(String),
+}
+
+/// Waits out latency, answers injected statuses, and says what is left to do.
+async fn apply(state: &SimState, p: Provider, fault: Option<FaultKind>) -> Result<Next, Response> {
+    match fault {
+        None => Ok(Next::Go),
+        Some(FaultKind::Latency { ms }) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(Next::Go)
+        }
+        Some(FaultKind::Status {
+            code,
+            retry_after_s,
+            retry_after_ms,
+        }) => {
+            let e = SimError::Injected {
+                status: code,
+                retry_after_s,
+                retry_after_ms,
+            };
+            Err(reject(state, p, &e))
+        }
+        Some(FaultKind::Hang) => Ok(Next::Hang),
+        Some(FaultKind::MalformedJson) => {
+            state.count(Counter::Rejected, p);
+            Ok(Next::Malformed)
+        }
+        Some(FaultKind::UnknownStatus { word }) => Ok(Next::Word(word)),
+    }
+}
+
 /// Authenticates, validates, applies create faults, stores the task and answers.
 pub(crate) async fn create<D: Dialect>(
     state: &SimState,
@@ -39,34 +80,20 @@ pub(crate) async fn create<D: Dialect>(
         Ok(task) => task,
         Err(e) => return reject(state, p, &e),
     };
-    match state.take_fault(p, Op::Create, Some(&task)) {
-        Some(FaultKind::Latency { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        Some(FaultKind::Status {
-            code,
-            retry_after_s,
-            retry_after_ms,
-        }) => {
-            let e = SimError::Injected {
-                status: code,
-                retry_after_s,
-                retry_after_ms,
-            };
-            return reject(state, p, &e);
-        }
-        Some(FaultKind::MalformedJson) => {
-            state.count(Counter::Rejected, p);
-            return answer::cut(D::create_answer(&task));
-        }
-        Some(FaultKind::Hang) => {
+    match apply(state, p, state.take_fault(p, Op::Create, Some(&task))).await {
+        Err(resp) => resp,
+        Ok(Next::Malformed) => answer::cut(D::create_answer(&task)),
+        Ok(Next::Hang) => {
             store(state, task);
             state.hang().await;
-            return RELEASED.response(p);
+            RELEASED.response(p)
         }
-        Some(FaultKind::UnknownStatus { .. }) | None => {}
+        Ok(Next::Go | Next::Word(_)) => {
+            let bytes = D::create_answer(&task);
+            store(state, task);
+            answer::ok(bytes)
+        }
     }
-    let bytes = D::create_answer(&task);
-    store(state, task);
-    answer::ok(bytes)
 }
 
 fn prepare<D: Dialect>(
@@ -81,7 +108,9 @@ fn prepare<D: Dialect>(
         return Err(SimError::invalid("the body must be a JSON object"));
     };
     let script = match body.remove("sim") {
-        Some(sim) => Arc::new(Script::merged_over(&state.script(), sim).map_err(SimError::invalid)?),
+        Some(sim) => {
+            Arc::new(Script::merged_over(&state.script(), sim).map_err(SimError::invalid)?)
+        }
         None => state.script(),
     };
     let action = validate(&body)?;
@@ -109,7 +138,7 @@ fn raw_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn reject(state: &SimState, p: crate::provider::Provider, e: &SimError) -> Response {
+fn reject(state: &SimState, p: Provider, e: &SimError) -> Response {
     state.count(Counter::Rejected, p);
     e.response(p)
 }
@@ -127,41 +156,29 @@ pub(crate) async fn poll<D: Dialect>(
     }
     state.count(Counter::Polls, p);
     let Some(id) = id else {
-        return reject(state, p, &SimError::invalid("missing required field(s): task_id"));
+        return reject(
+            state,
+            p,
+            &SimError::invalid("missing required field(s): task_id"),
+        );
     };
     let task = state.lookup(p, id);
     if let Some(t) = &task {
         t.count_poll();
     }
-    let mut word = None;
-    let mut malformed = false;
-    match state.take_fault(p, Op::Poll, task.as_deref()) {
-        Some(FaultKind::Latency { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        Some(FaultKind::Status {
-            code,
-            retry_after_s,
-            retry_after_ms,
-        }) => {
-            let e = SimError::Injected {
-                status: code,
-                retry_after_s,
-                retry_after_ms,
-            };
-            return reject(state, p, &e);
-        }
-        Some(FaultKind::Hang) => {
-            state.hang().await;
-            return RELEASED.response(p);
-        }
-        Some(FaultKind::MalformedJson) => {
-            state.count(Counter::Rejected, p);
-            malformed = true;
-        }
-        Some(FaultKind::UnknownStatus { word: w }) => word = Some(w),
-        None => {}
-    }
-    let visible = task.as_ref().map(|t| (t, t.snapshot()));
-    let bytes = match visible {
+    let (word, malformed) =
+        match apply(state, p, state.take_fault(p, Op::Poll, task.as_deref())).await {
+            Err(resp) => return resp,
+            Ok(Next::Hang) => {
+                state.hang().await;
+                return RELEASED.response(p);
+            }
+            Ok(Next::Go) => (None, false),
+            Ok(Next::Malformed) => (None, true),
+            Ok(Next::Word(w)) => (Some(w), false),
+        };
+    let snapshot = task.as_ref().map(|t| (t, t.snapshot()));
+    let bytes = match snapshot {
         Some((t, snap)) if snap.phase != Phase::NotVisible => {
             let running_word = match snap.phase {
                 Phase::Running(_) => t.script.status_word.as_deref(),
@@ -174,9 +191,9 @@ pub(crate) async fn poll<D: Dialect>(
             };
             D::poll_answer(&view)
         }
-        Some(_) if !malformed => return SimError::NotVisible.response(p),
-        None if !malformed => return SimError::NotFound.response(p),
-        _ => answer::to_bytes(&json!({"id": id, "status": "PENDING"})),
+        _ if malformed => answer::to_bytes(&json!({"id": id, "status": "PENDING"})),
+        Some(_) => return SimError::NotVisible.response(p),
+        None => return SimError::NotFound.response(p),
     };
     if malformed {
         answer::cut(bytes)
@@ -186,7 +203,11 @@ pub(crate) async fn poll<D: Dialect>(
 }
 
 /// Authenticates, counts, applies cancel faults and cancels the task unless it ended.
-pub(crate) async fn cancel<D: Dialect>(state: &SimState, headers: &HeaderMap, id: &str) -> Response {
+pub(crate) async fn cancel<D: Dialect>(
+    state: &SimState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Response {
     let p = D::PROVIDER;
     if let Err(e) = authorize(state, headers).and_then(|()| D::check_headers(Op::Cancel, headers)) {
         return reject(state, p, &e);
@@ -196,31 +217,19 @@ pub(crate) async fn cancel<D: Dialect>(state: &SimState, headers: &HeaderMap, id
         return SimError::NotFound.response(p);
     };
     task.count_cancel();
-    match state.take_fault(p, Op::Cancel, Some(&task)) {
-        Some(FaultKind::Latency { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        Some(FaultKind::Status {
-            code,
-            retry_after_s,
-            retry_after_ms,
-        }) => {
-            let e = SimError::Injected {
-                status: code,
-                retry_after_s,
-                retry_after_ms,
-            };
-            return reject(state, p, &e);
+    match apply(state, p, state.take_fault(p, Op::Cancel, Some(&task))).await {
+        Err(resp) => resp,
+        Ok(Next::Malformed) => {
+            answer::cut(answer::to_bytes(&json!({"id": id, "status": "CANCELLED"})))
         }
-        Some(FaultKind::Hang) => {
+        Ok(Next::Hang) => {
             task.end(Ending::Cancelled);
             state.hang().await;
-            return RELEASED.response(p);
+            RELEASED.response(p)
         }
-        Some(FaultKind::MalformedJson) => {
-            state.count(Counter::Rejected, p);
-            return answer::cut(answer::to_bytes(&json!({"id": id, "status": "CANCELLED"})));
+        Ok(Next::Go | Next::Word(_)) => {
+            task.end(Ending::Cancelled);
+            answer::empty(StatusCode::NO_CONTENT)
         }
-        Some(FaultKind::UnknownStatus { .. }) | None => {}
     }
-    task.end(Ending::Cancelled);
-    answer::empty(StatusCode::NO_CONTENT)
 }

@@ -37,7 +37,9 @@ fn write(form: Native, fraction: f64) -> Value {
     let percent = (fraction * 100.0).floor();
     match form {
         Native::Percent => Value::String(format!("{percent}%")),
-        Native::Float => serde_json::Number::from_f64(percent / 100.0).map_or(Value::Null, Value::Number),
+        Native::Float => {
+            serde_json::Number::from_f64(percent / 100.0).map_or(Value::Null, Value::Number)
+        }
         Native::RatioString => Value::String(format!("{}", percent / 100.0)),
     }
 }
@@ -53,7 +55,10 @@ mod tests {
         assert_eq!(progress(Native::Percent, None, p), json!("45%"));
         assert_eq!(progress(Native::Float, None, p), json!(0.45));
         assert_eq!(progress(Native::RatioString, None, p), json!("0.45"));
-        assert_eq!(progress(Native::RatioString, None, Phase::Succeeded), json!("1"));
+        assert_eq!(
+            progress(Native::RatioString, None, Phase::Succeeded),
+            json!("1")
+        );
         assert_eq!(progress(Native::Percent, None, Phase::Queued), json!("0%"));
     }
 
@@ -66,7 +71,10 @@ mod tests {
         assert_eq!(f(ProgressForm::Null), Value::Null);
         assert_eq!(f(ProgressForm::Over), json!("150%"));
         assert_eq!(f(ProgressForm::Negative), json!("-50%"));
-        assert_eq!(progress(Native::Float, Some(ProgressForm::Over), p), json!(1.5));
+        assert_eq!(
+            progress(Native::Float, Some(ProgressForm::Over), p),
+            json!(1.5)
+        );
         let done = progress(Native::Percent, Some(ProgressForm::Over), Phase::Succeeded);
         assert_eq!(done, json!("100%"));
     }

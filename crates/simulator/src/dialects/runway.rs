@@ -118,9 +118,7 @@ pub(super) fn check_video_upscale(body: &Map<String, Value>) -> Result<Action, S
 }
 
 /// `character{type,uri}` and `reference{type,uri}`.
-pub(super) fn check_character_performance(
-    body: &Map<String, Value>,
-) -> Result<Action, SimError> {
+pub(super) fn check_character_performance(body: &Map<String, Value>) -> Result<Action, SimError> {
     let mut missing = Vec::new();
     for part in ["character", "reference"] {
         let inner = body.get(part).and_then(Value::as_object);

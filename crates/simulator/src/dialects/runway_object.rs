@@ -22,8 +22,8 @@ pub(crate) struct RunwayTask<'a> {
     pub failure: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_code: Option<&'a str>,
-    /// CometAPI's nested output place (`output_field: nested`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// CometAPI's nested output place (`output_field: nested`), in snake_case there.
+    #[serde(rename = "video_url", skip_serializing_if = "Option::is_none")]
     pub video_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poster: Option<String>,

@@ -1,0 +1,53 @@
+//! Raw → ready: every check, every problem collected with its path.
+
+mod fields;
+mod hosts;
+mod providers;
+mod routes;
+mod sections;
+mod tenants;
+
+use crate::problems::Problems;
+use crate::raw::RawConfig;
+use crate::ready::Config;
+
+/// The frozen config, or `None` when any problem was found (all of them are in `problems`).
+pub(crate) fn validate(
+    raw: &RawConfig,
+    version: String,
+    problems: &mut Problems,
+) -> Option<Config> {
+    let server = raw
+        .server
+        .as_ref()
+        .and_then(|s| sections::server(s, problems));
+    let store = raw
+        .store
+        .as_ref()
+        .and_then(|s| sections::store(s, problems));
+    let cluster = raw
+        .cluster
+        .as_ref()
+        .map(|c| sections::cluster(c, store.as_ref(), problems));
+    let tasks = raw
+        .tasks
+        .as_ref()
+        .and_then(|t| sections::tasks(t, problems));
+    let providers = providers::providers(&raw.providers, problems);
+    let tenants = tenants::tenants(&raw.tenants, &providers.kinds, problems);
+    if !problems.is_empty() {
+        return None;
+    }
+    Some(Config {
+        server: server?,
+        store: store?,
+        cluster: match cluster {
+            None => None,
+            Some(c) => Some(c?),
+        },
+        tasks: tasks?,
+        providers: providers.valid,
+        tenants,
+        version,
+    })
+}

@@ -1,0 +1,654 @@
+//! The config contract, as a table of files and the problems they must produce.
+
+// Helpers here are test code too: a panic is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use taskgate_config::{
+    format_key_hash, from_yaml, hash_key, load, Config, ConfigErrors, RateLimit, StoreConfig,
+};
+use taskgate_core::{ProviderKind, TaskType};
+
+const WEBHOOK_SECRET: &str = "whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=";
+
+/// Provides every variable the examples use, with a plausible value for its kind.
+fn fake_env(name: &str) -> Option<String> {
+    let value = match name {
+        "NOPE" | "ALSO_NOPE" => return None,
+        "INJECT" => "x\nextra: 1".to_string(),
+        "MAX_BODY" => "2048".to_string(),
+        n if n.ends_with("_KEY_HASH") => format_key_hash(&hash_key("tg_demo")),
+        n if n.ends_with("_WEBHOOK_SECRET") => WEBHOOK_SECRET.to_string(),
+        "DATABASE_URL" => "postgres://taskgate:pw-db-secret@db/taskgate".to_string(),
+        "REDIS_URL" => "redis://:pw-redis-secret@127.0.0.1:6379".to_string(),
+        n if n.ends_with("_URL") => "http://127.0.0.1:9999".to_string(),
+        _ => format!("secret-value-of-{name}"),
+    };
+    Some(value)
+}
+
+fn parse(yaml: &str) -> Result<Config, ConfigErrors> {
+    from_yaml(yaml, &fake_env)
+}
+
+fn problems(yaml: &str) -> Vec<(String, String)> {
+    match parse(yaml) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.into_iter().map(|p| (p.path, p.message)).collect(),
+    }
+}
+
+const HASH_A: &str = "sha256:211cc0e88d2c07c65863c75c7fb9d389c0e5bd27bb2c7582af73582eedbfea90";
+const HASH_B: &str = "sha256:06610985f26480ed269d76555877d75589806187fb842d0c927a3e34f837a65e";
+
+/// A small valid file; cases replace one line of it (`{...}` markers are filled by `with`).
+const BASE: &str = "
+providers:
+  makevid:
+    type: makevid
+    base_url: https://makevid.ai
+    api_key: ${MAKEVID_KEY}
+  runway:
+    type: runway
+    base_url: https://api.dev.runwayml.com
+    api_key: ${RUNWAY_KEY}
+tenants:
+  acme:
+    keys: [HASH_A]
+    routes:
+      image_to_video: [makevid, runway]
+";
+
+fn base() -> String {
+    BASE.replace("HASH_A", HASH_A)
+}
+
+/// The base with `from` replaced by `to` (which must be found).
+fn with(from: &str, to: &str) -> String {
+    let base = base();
+    assert!(base.contains(from), "{from:?} is not in the base file");
+    base.replacen(from, to, 1)
+}
+
+/// The problems a case must give, in order: (path, a piece of the message).
+type Expected = Vec<(&'static str, &'static str)>;
+
+/// Each case: a name, a file, and exactly the problems it must give.
+fn cases() -> Vec<(&'static str, String, Expected)> {
+    vec![
+        ("base is valid", base(), vec![]),
+        (
+            "missing env var is named at its path",
+            with("${MAKEVID_KEY}", "${NOPE}"),
+            vec![("providers.makevid.api_key", "environment variable NOPE is not set")],
+        ),
+        (
+            "every missing env var in one value",
+            with("${MAKEVID_KEY}", "${NOPE}-${ALSO_NOPE}"),
+            vec![
+                ("providers.makevid.api_key", "environment variable NOPE is not set"),
+                ("providers.makevid.api_key", "environment variable ALSO_NOPE is not set"),
+            ],
+        ),
+        (
+            "unknown key at the top",
+            format!("{}servers: {{}}\n", base()),
+            vec![("<root>", "unknown field 'servers'")],
+        ),
+        (
+            "unknown key in a section",
+            format!("{}server:\n  listne: 127.0.0.1:1\n", base()),
+            vec![("server", "unknown field 'listne'")],
+        ),
+        (
+            "unknown key in a provider",
+            with("    type: makevid\n", "    type: makevid\n    apikey: x\n"),
+            vec![("providers.makevid", "unknown field 'apikey'")],
+        ),
+        (
+            "unknown key in a tenant's rate limit",
+            with("    routes:\n", "    rate_limit: {per_minute: 5, per_day: 1}\n    routes:\n"),
+            vec![("tenants.acme.rate_limit", "unknown field 'per_day'")],
+        ),
+        (
+            "bad durations",
+            format!(
+                "{}tasks:\n  watch_every: 5\n  give_up_after: 0s\n",
+                with("    type: runway\n", "    type: runway\n    timeout: 1.5s\n")
+            ),
+            vec![
+                ("providers.runway.timeout", "'1.5s' is not a duration"),
+                ("tasks.give_up_after", "must be longer than 0"),
+                ("tasks.watch_every", "'5' is not a duration"),
+            ],
+        ),
+        (
+            "route to an unknown provider",
+            with("[makevid, runway]", "[makevid, makevd]"),
+            vec![("tenants.acme.routes.image_to_video[1]", "unknown provider 'makevd'")],
+        ),
+        (
+            "route to a provider that cannot run the type",
+            with("      image_to_video", "      text_to_image: [makevid]\n      image_to_video"),
+            vec![(
+                "tenants.acme.routes.text_to_image[0]",
+                "provider 'makevid' (type makevid) cannot run text_to_image",
+            )],
+        ),
+        (
+            "unknown task type",
+            with("image_to_video:", "image_to_vid:"),
+            vec![("tenants.acme.routes.image_to_vid", "unknown task type 'image_to_vid': expected one of text_to_video, image_to_video")],
+        ),
+        (
+            "empty route and a provider twice",
+            with(
+                "[makevid, runway]",
+                "[makevid, runway, makevid]\n      text_to_video: []",
+            ),
+            vec![
+                ("tenants.acme.routes.image_to_video[2]", "provider 'makevid' is already on this route"),
+                ("tenants.acme.routes.text_to_video", "must name at least one provider"),
+            ],
+        ),
+        (
+            "duplicate key hash across tenants, whatever the case",
+            format!(
+                "{}  beta:\n    keys: [{HASH_B}, \"{}\"]\n",
+                base(),
+                HASH_A.to_uppercase().replace("SHA256:", "sha256:")
+            ),
+            vec![("tenants.beta.keys[1]", "the same key hash as tenants.acme.keys[0]")],
+        ),
+        (
+            "duplicate key hash in one tenant",
+            with("[HASH_A]".replace("HASH_A", HASH_A).as_str(), &format!("[{HASH_A}, {HASH_A}]")),
+            vec![("tenants.acme.keys[1]", "the same key hash as tenants.acme.keys[0]")],
+        ),
+        (
+            "bad key hash formats",
+            with(HASH_A, &format!("tg_raw_key, sha256:abc, {}", HASH_A.replace("sha256", "sha1"))),
+            vec![
+                ("tenants.acme.keys[0]", "must be 'sha256:' and 64 hex digits"),
+                ("tenants.acme.keys[1]", "must be 'sha256:' and 64 hex digits"),
+                ("tenants.acme.keys[2]", "must be 'sha256:' and 64 hex digits"),
+            ],
+        ),
+        (
+            "no keys",
+            with(&format!("[{HASH_A}]"), "[]"),
+            vec![("tenants.acme.keys", "at least one key hash")],
+        ),
+        (
+            "bad webhook secrets",
+            format!(
+                "{}  b1:\n    keys: [{HASH_B}]\n    webhook_secret: secret123\n  b2:\n    keys: [sha256:{}]\n    webhook_secret: whsec_c2hvcnQ=\n  b3:\n    keys: [sha256:{}]\n    webhook_secret: whsec_!!!\n",
+                base(),
+                "1".repeat(64),
+                "2".repeat(64)
+            ),
+            vec![
+                ("tenants.b1.webhook_secret", "must start with 'whsec_'"),
+                ("tenants.b2.webhook_secret", "at least 16 bytes"),
+                ("tenants.b3.webhook_secret", "not valid base64"),
+            ],
+        ),
+        (
+            "rate limit with two periods",
+            with("    routes:\n", "    rate_limit: {per_second: 5, per_minute: 100}\n    routes:\n"),
+            vec![("tenants.acme.rate_limit", "give only one of per_second, per_minute, per_hour")],
+        ),
+        (
+            "rate limit with no period",
+            with("    type: runway\n", "    type: runway\n    rate_limit: {burst: 5}\n"),
+            vec![("providers.runway.rate_limit", "needs one of per_second, per_minute, per_hour")],
+        ),
+        (
+            "rate limit of zero",
+            with("    type: runway\n", "    type: runway\n    rate_limit: {per_hour: 0}\n"),
+            vec![("providers.runway.rate_limit.per_hour", "must be a positive integer")],
+        ),
+        (
+            "cluster without postgres",
+            format!("{}cluster:\n  redis_url: redis://127.0.0.1:6379\n", base()),
+            vec![("cluster", "several replicas need store.kind: postgres (store.kind is sqlite)")],
+        ),
+        (
+            "cluster without redis_url",
+            format!("{}store: {{kind: postgres, url: postgres://db/x}}\ncluster: {{replica_id: a}}\n", base()),
+            vec![("cluster.redis_url", "missing required field")],
+        ),
+        (
+            "postgres without url",
+            format!("{}store:\n  kind: postgres\n", base()),
+            vec![("store.url", "required for store kind postgres")],
+        ),
+        (
+            "path with postgres",
+            format!("{}store:\n  kind: postgres\n  path: x.db\n  url: ${{DATABASE_URL}}\n", base()),
+            vec![("store.path", "is not used by store kind postgres")],
+        ),
+        (
+            "url with sqlite",
+            format!("{}store: {{url: \"${{DATABASE_URL}}\"}}\n", base()),
+            vec![("store.url", "is not used by store kind sqlite")],
+        ),
+        (
+            "unknown store kind",
+            format!("{}store: {{kind: mysql}}\n", base()),
+            vec![("store.kind", "unknown store kind 'mysql': expected one of memory, sqlite, postgres")],
+        ),
+        (
+            "unknown provider type lists the allowed ones",
+            with("type: runway", "type: runwayml"),
+            vec![(
+                "providers.runway.type",
+                "unknown provider type 'runwayml': expected one of cometapi_compat, cometapi_official, runway, makevid",
+            )],
+        ),
+        (
+            "provider without type, base_url or key",
+            with("providers:\n", "providers:\n  bare: {}\n  bare2: {type: runway}\n"),
+            vec![
+                ("providers.bare.type", "missing required field: one of cometapi_compat"),
+                ("providers.bare2.api_key", "missing required field"),
+                ("providers.bare2.base_url", "missing required field"),
+            ],
+        ),
+        (
+            "bad provider and tenant names",
+            with("  makevid:\n", "  MakeVid:\n    type: makevid\n    base_url: https://makevid.ai\n    api_key: k\n  makevid:\n")
+                .replace("  acme:\n", "  _acme:\n"),
+            vec![
+                ("providers.MakeVid", "name 'MakeVid' must match [a-z0-9][a-z0-9_-]*"),
+                ("tenants._acme", "name '_acme' must match [A-Za-z0-9][A-Za-z0-9_-]*"),
+            ],
+        ),
+        (
+            "base_url must be absolute http(s) without credentials",
+            with("https://makevid.ai", "makevid.ai").replace(
+                "https://api.dev.runwayml.com",
+                "https://user:pw-in-url@api.dev.runwayml.com",
+            ),
+            vec![
+                ("providers.makevid.base_url", "is not an absolute URL"),
+                ("providers.runway.base_url", "must not hold credentials"),
+            ],
+        ),
+        (
+            "retries at most 10, runway_version only where used",
+            with("    type: makevid\n", "    type: makevid\n    retries: 11\n    runway_version: \"2024-11-06\"\n"),
+            vec![
+                ("providers.makevid.retries", "must be at most 10"),
+                ("providers.makevid.runway_version", "is not used by provider type makevid"),
+            ],
+        ),
+        (
+            "negative retries is a type error at its path",
+            with("    type: makevid\n", "    type: makevid\n    retries: -1\n"),
+            vec![("providers.makevid.retries", "expected an unsigned")],
+        ),
+        (
+            "upstream key for an unknown provider, and an empty one",
+            with("    routes:\n", "    upstream_keys: {comet: k, runway: \"\"}\n    routes:\n"),
+            vec![
+                ("tenants.acme.upstream_keys.comet", "unknown provider 'comet'"),
+                ("tenants.acme.upstream_keys.runway", "must not be empty"),
+            ],
+        ),
+        (
+            "bad callback hosts",
+            with("    routes:\n", "    allowed_callback_hosts: [ok.example, \"https://x.example\", \"x.example:443\"]\n    routes:\n"),
+            vec![
+                ("tenants.acme.allowed_callback_hosts[1]", "is not a host name"),
+                ("tenants.acme.allowed_callback_hosts[2]", "is not a host name"),
+            ],
+        ),
+        (
+            "max_unfinished_tasks must be positive",
+            with("    routes:\n", "    max_unfinished_tasks: 0\n    routes:\n"),
+            vec![("tenants.acme.max_unfinished_tasks", "must be greater than 0")],
+        ),
+        (
+            "server values",
+            format!("{}server:\n  listen: localhost:80\n  max_body_bytes: 0\n  public_url: ftp://x\n  request_timeout: 0ms\n", base()),
+            vec![
+                ("server.listen", "is not an IP address and port"),
+                ("server.max_body_bytes", "must be greater than 0"),
+                ("server.public_url", "must be an http or https URL"),
+                ("server.request_timeout", "must be longer than 0"),
+            ],
+        ),
+        (
+            "at least one provider",
+            "tenants: {}\n".to_string(),
+            vec![("providers", "at least one provider is required")],
+        ),
+        (
+            "not YAML",
+            "providers: [\n".to_string(),
+            vec![("<file>", "not a YAML map")],
+        ),
+        (
+            "duplicate YAML keys",
+            format!("{}  acme:\n    keys: [{HASH_B}]\n", base()),
+            vec![("<file>", "duplicated key")],
+        ),
+        (
+            "multiple problems in several sections, all reported, sorted by path",
+            format!(
+                "{}store: {{kind: postgres}}\ntasks: {{refresh_after: soon}}\n  \n",
+                with("[makevid, runway]", "[makevd]")
+                    .replace("${RUNWAY_KEY}", "${NOPE}")
+                    .replace("    type: makevid\n", "    type: makevid\n    colour: red\n")
+            ),
+            vec![
+                ("providers.makevid", "unknown field 'colour'"),
+                ("providers.runway.api_key", "environment variable NOPE is not set"),
+                ("store.url", "required for store kind postgres"),
+                ("tasks.refresh_after", "'soon' is not a duration"),
+                ("tenants.acme.routes.image_to_video[0]", "unknown provider 'makevd'"),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn validation_table() {
+    let mut failures = Vec::new();
+    for (name, yaml, expected) in cases() {
+        let got = problems(&yaml);
+        let matches = got.len() == expected.len()
+            && got
+                .iter()
+                .zip(&expected)
+                .all(|((path, message), (want_path, want_message))| {
+                    path == want_path && message.contains(want_message)
+                });
+        if !matches {
+            failures.push(format!(
+                "{name}:\n  expected {expected:?}\n  got      {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn example_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let mut files = Vec::new();
+    for dir in [root.clone(), root.join("providers")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_example_file_is_valid() {
+    let files = example_files();
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if let Err(e) = from_yaml(&text, &fake_env) {
+            panic!("{}:\n{e}", file.display());
+        }
+    }
+}
+
+#[test]
+fn each_provider_example_runs_one_provider_for_one_tenant() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/providers");
+    for kind in ProviderKind::ALL {
+        let text = std::fs::read_to_string(dir.join(format!("{}.yaml", kind.as_str()))).unwrap();
+        let config = from_yaml(&text, &fake_env).unwrap();
+        assert_eq!(config.providers.len(), 1);
+        let provider = config.providers.values().next().unwrap();
+        assert_eq!(provider.settings.kind, kind);
+        let tenant = config.tenants.values().next().unwrap();
+        // Every type the provider can run is routed to it.
+        let routed: Vec<TaskType> = tenant.routes.keys().copied().collect();
+        let mut runs = kind.capabilities().task_types;
+        runs.sort();
+        assert_eq!(routed, runs, "{}", kind.as_str());
+    }
+}
+
+#[test]
+fn full_example_has_all_four_provider_types_and_two_tenants() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/example.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let config = from_yaml(&text, &fake_env).unwrap();
+    let mut kinds: Vec<&str> = config
+        .providers
+        .values()
+        .map(|p| p.settings.kind.as_str())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["cometapi_compat", "cometapi_official", "makevid", "runway"]
+    );
+    assert_eq!(config.tenants.len(), 2);
+    let acme = &config.tenants["acme"];
+    assert_eq!(
+        acme.webhook_secret.as_ref().unwrap().expose(),
+        WEBHOOK_SECRET
+    );
+    assert_eq!(
+        acme.rate_limit,
+        Some(RateLimit {
+            count: 600,
+            period: Duration::from_secs(60),
+            burst: 50
+        })
+    );
+    assert!(acme.callback_host_allowed("a.acme.internal"));
+    assert!(!acme.callback_host_allowed("elsewhere.example"));
+    assert_eq!(
+        config.providers["comet-compat"].settings.api_key.expose(),
+        "secret-value-of-COMETAPI_KEY"
+    );
+}
+
+#[test]
+fn demo_config_is_as_documented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/demo.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let config = from_yaml(&text, &|name| match name {
+        "TASKGATE_SIM_URL" => Some("http://127.0.0.1:4100".to_string()),
+        "TASKGATE_DEMO_KEY_HASH" => Some(format_key_hash(&hash_key("tg_demo"))),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(
+        config.store,
+        StoreConfig::Sqlite {
+            path: "data/demo.db".into()
+        }
+    );
+    assert_eq!(config.tasks.refresh_after, Duration::from_secs(1));
+    assert_eq!(config.tasks.watch_every, Duration::from_secs(2));
+    let names: Vec<&str> = config.providers.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["comet-compat", "comet-official", "makevid", "runway"]
+    );
+    for p in config.providers.values() {
+        assert_eq!(p.settings.base_url.as_str(), "http://127.0.0.1:4100/");
+        assert_eq!(p.settings.api_key.expose(), "sim-key");
+    }
+    let demo = &config.tenants["demo"];
+    assert_eq!(demo.key_hashes, vec![hash_key("tg_demo")]);
+    assert_eq!(
+        demo.rate_limit,
+        Some(RateLimit {
+            count: 50,
+            period: Duration::from_secs(1),
+            burst: 100
+        })
+    );
+    assert_eq!(demo.max_unfinished_tasks, Some(1000));
+    let route = |t: TaskType| demo.routes[&t].join(",");
+    assert_eq!(route(TaskType::TextToVideo), "makevid,comet-compat");
+    assert_eq!(
+        route(TaskType::ImageToVideo),
+        "comet-official,makevid,runway"
+    );
+    assert_eq!(route(TaskType::VideoToVideo), "comet-official,comet-compat");
+    assert_eq!(
+        route(TaskType::CharacterPerformance),
+        "runway,comet-official"
+    );
+    assert_eq!(route(TaskType::TextToImage), "comet-official,runway");
+    assert_eq!(route(TaskType::Upscale), "runway,comet-official");
+}
+
+#[test]
+fn key_case_is_preserved() {
+    let yaml = base()
+        .replace("makevid", "comet-official")
+        .replace("type: comet-official", "type: cometapi_official")
+        .replace("acme:", "Acme:");
+    let config = parse(&yaml).unwrap();
+    assert!(config.providers.contains_key("comet-official"));
+    assert_eq!(config.tenants["Acme"].name, "Acme");
+    assert!(config.tenants["Acme"].may_use("comet-official"));
+}
+
+#[test]
+fn defaults_fill_what_the_file_leaves_out() {
+    let config = parse(&base()).unwrap();
+    assert_eq!(config.server, taskgate_config::ServerConfig::default());
+    assert_eq!(config.tasks, taskgate_config::TaskTimings::default());
+    assert_eq!(
+        config.store,
+        StoreConfig::Sqlite {
+            path: "data/taskgate.db".into()
+        }
+    );
+    assert!(config.cluster.is_none());
+    let makevid = &config.providers["makevid"];
+    assert_eq!(makevid.retries, 2);
+    assert_eq!(makevid.settings.timeout, Duration::from_secs(30));
+    assert_eq!(makevid.rate_limit, None);
+    assert_eq!(makevid.settings.adapter.runway_version, None);
+    let acme = &config.tenants["acme"];
+    assert!(acme.callback_host_allowed("anywhere.example"));
+    assert!(acme.upstream_keys.is_empty());
+}
+
+#[test]
+fn env_values_are_values_not_yaml() {
+    let config = parse(&format!(
+        "{}store: {{path: \"${{INJECT}}\"}}\nserver: {{max_body_bytes: \"${{MAX_BODY}}\"}}\n",
+        base()
+    ))
+    .unwrap();
+    assert_eq!(
+        config.store,
+        StoreConfig::Sqlite {
+            path: "x\nextra: 1".into()
+        }
+    );
+    assert_eq!(config.server.max_body_bytes, 2048);
+}
+
+#[test]
+fn version_hashes_the_text_before_substitution() {
+    let a = from_yaml(&base(), &fake_env).unwrap();
+    let b = from_yaml(&base(), &|name| {
+        fake_env(name).map(|v| format!("{v}-other"))
+    })
+    .unwrap();
+    assert_eq!(a.version.len(), 12);
+    assert!(a.version.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(a.version, b.version);
+    let c = from_yaml(&format!("{}\n", base()), &fake_env).unwrap();
+    assert_ne!(a.version, c.version);
+}
+
+#[test]
+fn cluster_with_postgres_is_accepted() {
+    let config = parse(&format!(
+        "{}store: {{kind: postgres, url: \"${{DATABASE_URL}}\"}}\ncluster: {{redis_url: \"${{REDIS_URL}}\", replica_id: r1}}\n",
+        base()
+    ))
+    .unwrap();
+    let cluster = config.cluster.unwrap();
+    assert_eq!(cluster.replica_id.as_deref(), Some("r1"));
+    assert!(cluster.redis_url.expose().contains("pw-redis-secret"));
+}
+
+#[test]
+fn debug_output_holds_no_secret() {
+    let yaml = format!(
+        "{}store: {{kind: postgres, url: \"${{DATABASE_URL}}\"}}\ncluster: {{redis_url: \"${{REDIS_URL}}\"}}\n",
+        with(
+            "    routes:\n",
+            "    webhook_secret: ${ACME_WEBHOOK_SECRET}\n    upstream_keys: {runway: \"${ACME_RUNWAY_KEY}\"}\n    routes:\n"
+        )
+    );
+    let config = parse(&yaml).unwrap();
+    let debug = format!("{config:?} {config:#?}");
+    for secret in [
+        "secret-value-of-MAKEVID_KEY",
+        "secret-value-of-RUNWAY_KEY",
+        "secret-value-of-ACME_RUNWAY_KEY",
+        "ZXhhbXBsZS13ZWJob29r",
+        "pw-db-secret",
+        "pw-redis-secret",
+    ] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(debug.contains("[redacted]"));
+}
+
+#[test]
+fn problems_hold_no_secret() {
+    let yaml = with("${MAKEVID_KEY}", "\" sk-live-secret \"").replace(
+        "    routes:\n",
+        "    webhook_secret: sk-webhook-secret\n    routes:\n",
+    );
+    let errors = parse(&yaml).unwrap_err().to_string();
+    assert!(!errors.contains("sk-live-secret"), "{errors}");
+    assert!(!errors.contains("sk-webhook-secret"), "{errors}");
+}
+
+#[test]
+fn errors_display_one_problem_per_line() {
+    let errors = parse("tenants: {}\nstore: {kind: x}\n").unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "providers: at least one provider is required\n\
+         store.kind: unknown store kind 'x': expected one of memory, sqlite, postgres"
+    );
+}
+
+#[test]
+fn a_missing_file_is_one_problem() {
+    let errors = load(Path::new("/nonexistent/taskgate.yaml")).unwrap_err();
+    assert_eq!(errors.0.len(), 1);
+    assert_eq!(errors.0[0].path, "<file>");
+    assert!(errors.0[0].message.contains("/nonexistent/taskgate.yaml"));
+}
+
+#[test]
+fn load_reads_a_file_from_disk() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/providers/makevid.yaml");
+    // MAKEVID_KEY comes from the process environment; without it, exactly that is reported.
+    match load(&path) {
+        Ok(config) => assert!(config.providers.contains_key("makevid")),
+        Err(e) => assert_eq!(
+            e.to_string(),
+            "providers.makevid.api_key: environment variable MAKEVID_KEY is not set"
+        ),
+    }
+}

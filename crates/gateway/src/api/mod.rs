@@ -1,0 +1,6 @@
+//! The HTTP routes: the tenant API and the admin listener.
+
+pub mod admin;
+pub mod openapi;
+pub mod providers;
+pub mod tasks;

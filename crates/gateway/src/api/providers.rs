@@ -1,0 +1,55 @@
+//! `GET /v1/providers`: the providers this tenant can use, what they run, their health.
+
+use axum::{Extension, Json};
+use serde::Serialize;
+use taskgate_core::TaskType;
+
+use crate::layers::auth::Caller;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProviderView {
+    /// The provider's name in the config.
+    pub id: String,
+    /// Its wire dialect (`cometapi_official`, ...).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[schema(value_type = Vec<String>)]
+    pub task_types: Vec<TaskType>,
+    pub can_cancel: bool,
+    /// `healthy` or `unhealthy` (circuit open).
+    pub health: &'static str,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProviderList {
+    pub object: &'static str,
+    pub data: Vec<ProviderView>,
+}
+
+/// The providers this tenant can use.
+#[utoipa::path(get, path = "/v1/providers", tag = "providers",
+    responses((status = 200, description = "providers", body = ProviderList)),
+    security(("bearer" = [])))]
+pub async fn list_providers(Extension(caller): Extension<Caller>) -> Json<ProviderList> {
+    let tenant = caller.tenant_config();
+    let data = caller
+        .runtime
+        .providers
+        .iter()
+        .filter(|(name, _)| tenant.is_some_and(|t| t.may_use(name)))
+        .map(|(name, provider)| {
+            let caps = provider.capabilities();
+            ProviderView {
+                id: name.clone(),
+                kind: provider.kind().as_str(),
+                task_types: caps.task_types,
+                can_cancel: caps.can_cancel,
+                health: "healthy",
+            }
+        })
+        .collect();
+    Json(ProviderList {
+        object: "list",
+        data,
+    })
+}

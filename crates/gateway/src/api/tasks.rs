@@ -1,0 +1,99 @@
+//! Handlers of `/v1/tasks`. Thin: parse, call `crate::tasks`, answer.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::Utc;
+use taskgate_core::Task;
+
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, JsonBody};
+use crate::layers::auth::Caller;
+use crate::state::AppState;
+use crate::tasks::list::{ListParams, TaskList};
+use crate::tasks::{cancel, create, list, refresh};
+
+/// Create a task.
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
+    request_body = create::CreateTaskRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "same key and body within 24 h returns the same task")),
+    responses((status = 202, description = "accepted", body = Task), (status = "4XX", description = "error", body = crate::api::openapi::ErrorBody), (status = "5XX", description = "error", body = crate::api::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_task(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::InvalidRequest("Idempotency-Key: must be visible ASCII".into())
+        })?),
+    };
+    let created = create::create(&state, &caller, &body, key).await?;
+    let location = format!("/v1/tasks/{}", created.task.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(created.task),
+    )
+        .into_response())
+}
+
+/// Read a task, refreshing it from the provider first when it is unfinished and stale.
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "task id")),
+    responses((status = 200, description = "the task", body = Task), (status = 404, description = "no such task", body = crate::api::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_task(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    let record = state
+        .store
+        .get(&caller.tenant, &id)
+        .await?
+        .ok_or_else(ApiError::task_not_found)?;
+    if refresh::is_fresh(&record, &caller.runtime, Utc::now()) {
+        return Ok(Json(record.task));
+    }
+    let work = refresh::refresh(state.store.clone(), caller.runtime.clone(), record);
+    match state.refreshes.run(&id, work).await {
+        Some(Ok(record)) => Ok(Json(record.task)),
+        Some(Err(e)) => {
+            tracing::error!(task = %id, error = %e, "refresh could not be stored");
+            Err(ApiError::Unavailable(
+                "the task store is unavailable; try again".into(),
+            ))
+        }
+        None => Err(ApiError::Internal),
+    }
+}
+
+/// List the tenant's tasks, newest first.
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(ListParams),
+    responses((status = 200, description = "a page", body = TaskList), (status = 400, description = "bad query", body = crate::api::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_tasks(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<TaskList>, ApiError> {
+    Ok(Json(list::list(&state, &caller, &params).await?))
+}
+
+/// Cancel a task where its provider can.
+#[utoipa::path(post, path = "/v1/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = String, Path, description = "task id")),
+    responses((status = 200, description = "the canceled task", body = Task), (status = 409, description = "finished already, or the provider cannot cancel", body = crate::api::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel_task(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(cancel::cancel(&state, &caller, &id).await?))
+}

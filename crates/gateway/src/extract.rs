@@ -1,0 +1,82 @@
+//! Extractors whose rejections speak the contract: a bad body or query is a
+//! `400 invalid_request` naming the problem, an oversized body a `413`.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// A JSON object body, read within the configured limit.
+pub struct JsonBody(pub Value);
+
+/// The body limit for this request; set by the app from the config snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let limit = request
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(1024 * 1024, |l| l.0);
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.to_ascii_lowercase());
+        if let Some(ct) = content_type {
+            if !ct.starts_with("application/json") && !ct.contains("+json") {
+                return Err(ApiError::InvalidRequest(
+                    "Content-Type must be application/json".into(),
+                ));
+            }
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|e| {
+                if is_length_limit(&e) {
+                    ApiError::PayloadTooLarge { limit }
+                } else {
+                    ApiError::InvalidRequest("the request body could not be read".into())
+                }
+            })?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::InvalidRequest(format!("malformed JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::InvalidRequest(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        Ok(JsonBody(value))
+    }
+}
+
+/// Query parameters; unknown or malformed ones are a 400 naming the problem.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::InvalidRequest(format!("invalid query: {e}")))
+    }
+}

@@ -1,0 +1,5 @@
+//! Cross-cutting concerns, each a tower `Layer` + `Service` pair. `app.rs` stacks them.
+
+pub mod auth;
+pub mod request_id;
+pub mod rescue;

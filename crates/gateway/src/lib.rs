@@ -1,0 +1,15 @@
+//! taskgate: one stable API for asynchronous video and image tasks across providers.
+//! Thin glue around `taskgate-core`: routes, layers, store, config.
+
+pub mod api;
+pub mod app;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod layers;
+pub mod runtime;
+pub mod server;
+pub mod state;
+pub mod tasks;
+
+pub use server::Gateway;

@@ -1,0 +1,130 @@
+//! Starting and stopping the gateway: store, config snapshot, both listeners.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use taskgate_config::{Config, StoreConfig};
+use taskgate_store::{MemoryStore, SqliteStore, TaskStore};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::{admin_router, tenant_router};
+use crate::runtime::Runtime;
+use crate::state::AppState;
+
+/// A running gateway.
+pub struct Gateway {
+    pub tenant_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn TaskStore>> {
+    Ok(match config {
+        StoreConfig::Memory => Arc::new(MemoryStore::new()),
+        StoreConfig::Sqlite { path } => Arc::new(
+            SqliteStore::open(path)
+                .await
+                .with_context(|| format!("opening the SQLite store at {}", path.display()))?,
+        ),
+        StoreConfig::Postgres { .. } => {
+            anyhow::bail!("store.kind postgres is not available in this build yet; use sqlite")
+        }
+    })
+}
+
+impl Gateway {
+    /// Opens the store, binds both listeners and starts serving.
+    pub async fn start(config: Config) -> anyhow::Result<Gateway> {
+        let store = open_store(&config.store).await?;
+        Gateway::start_with_store(config, store).await
+    }
+
+    pub async fn start_with_store(
+        config: Config,
+        store: Arc<dyn TaskStore>,
+    ) -> anyhow::Result<Gateway> {
+        let listen = config.server.listen;
+        let admin_listen = config.server.admin_listen;
+        let runtime = Runtime::build(config, None)?;
+        let state = AppState::new(Arc::new(ArcSwap::from_pointee(runtime)), store);
+        let tenant_listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the tenant listener on {listen}"))?;
+        let admin_listener = TcpListener::bind(admin_listen)
+            .await
+            .with_context(|| format!("binding the admin listener on {admin_listen}"))?;
+        let tenant_addr = tenant_listener.local_addr()?;
+        let admin_addr = admin_listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let servers = vec![
+            spawn_server(
+                tenant_listener,
+                tenant_router(state.clone()),
+                stopped.clone(),
+            ),
+            spawn_server(admin_listener, admin_router(state.clone()), stopped),
+        ];
+        tracing::info!(listen = %tenant_addr, admin_listen = %admin_addr, config_version = %state.runtime.load().config.version, "taskgate ready");
+        Ok(Gateway {
+            tenant_addr,
+            admin_addr,
+            state,
+            stop,
+            servers,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and returns when both listeners are done.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for server in self.servers {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "listener failed"),
+                Err(e) => tracing::error!(error = %e, "listener task failed"),
+            }
+        }
+    }
+}
+
+fn spawn_server(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

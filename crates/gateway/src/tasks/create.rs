@@ -1,0 +1,278 @@
+//! `POST /v1/tasks`: validate, pick providers by the tenant's route, create upstream with
+//! fallback only when the previous provider certainly created nothing, store, answer.
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use taskgate_config::TenantConfig;
+use taskgate_core::{
+    CreateError, CreateOptions, FailureClass, Provider, Task, TaskInput, TaskType, UpstreamError,
+};
+use taskgate_store::{Reservation, TaskRecord};
+
+use crate::error::ApiError;
+use crate::layers::auth::Caller;
+use crate::state::AppState;
+
+/// How long an `Idempotency-Key` binds its request.
+pub const IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// The create request body (`API.md`, "Task types and input").
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTaskRequest {
+    /// One of the six task types.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "image_to_video")]
+    pub task_type: TaskType,
+    /// The type's input; `input.extra` is merged into the provider's request as is.
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// Pins a provider instead of the tenant's route.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Where to POST the task when it ends.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// Free-form, returned with the task.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// A created (or idempotently replayed) task.
+pub struct Created {
+    pub task: Task,
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    raw_body: &Value,
+    idempotency_key: Option<&str>,
+) -> Result<Created, ApiError> {
+    let request: CreateTaskRequest = serde_json::from_value(raw_body.clone())
+        .map_err(|e| ApiError::InvalidRequest(format!("invalid create request: {e}")))?;
+    let tenant = caller.tenant_config().ok_or(ApiError::Unauthorized)?;
+    let input = TaskInput::parse(request.task_type, &request.input)
+        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    if let Some(url) = &request.callback_url {
+        check_callback_url(tenant, url)?;
+    }
+    let metadata = request.metadata.clone().unwrap_or_default();
+    if serde_json::to_vec(&metadata).map_or(0, |v| v.len()) > MAX_METADATA_BYTES {
+        return Err(ApiError::InvalidRequest(format!(
+            "metadata: must be at most {MAX_METADATA_BYTES} bytes of JSON"
+        )));
+    }
+    let candidates = candidates(caller, tenant, &request)?;
+
+    let Some(key) = idempotency_key else {
+        return create_upstream(
+            state,
+            caller,
+            tenant,
+            &request,
+            &input,
+            &candidates,
+            metadata,
+        )
+        .await;
+    };
+    check_idempotency_key(key)?;
+    let hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(raw_body).unwrap_or_default(),
+    ));
+    let reservation = state
+        .store
+        .reserve_idempotency(&caller.tenant, key, &hash, Utc::now(), IDEMPOTENCY_TTL)
+        .await?;
+    if let Reservation::Existing(entry) = reservation {
+        if entry.request_hash != hash {
+            return Err(ApiError::Conflict(
+                "this Idempotency-Key was used with a different request body".into(),
+            ));
+        }
+        let Some(task_id) = entry.task_id else {
+            return Err(ApiError::Conflict(
+                "a request with this Idempotency-Key is still in progress".into(),
+            ));
+        };
+        let record = state
+            .store
+            .get(&caller.tenant, &task_id)
+            .await?
+            .ok_or_else(ApiError::task_not_found)?;
+        return Ok(Created { task: record.task });
+    }
+    let created = create_upstream(
+        state,
+        caller,
+        tenant,
+        &request,
+        &input,
+        &candidates,
+        metadata,
+    )
+    .await;
+    match &created {
+        Ok(c) => {
+            state
+                .store
+                .complete_idempotency(&caller.tenant, key, &c.task.id)
+                .await?
+        }
+        Err(_) => state.store.release_idempotency(&caller.tenant, key).await?,
+    }
+    created
+}
+
+/// The providers to try, in order: the pinned one, or the tenant's route for the type.
+fn candidates(
+    caller: &Caller,
+    tenant: &TenantConfig,
+    request: &CreateTaskRequest,
+) -> Result<Vec<String>, ApiError> {
+    let task_type = request.task_type;
+    if let Some(pinned) = &request.provider {
+        let usable = tenant.may_use(pinned) && caller.runtime.provider(pinned).is_some();
+        if !usable {
+            return Err(ApiError::InvalidRequest(format!(
+                "provider: '{pinned}' is not a provider this tenant can use"
+            )));
+        }
+        let runs = caller
+            .runtime
+            .provider(pinned)
+            .is_some_and(|p| p.capabilities().runs(task_type));
+        if !runs {
+            return Err(ApiError::UnsupportedTaskType(format!(
+                "provider '{pinned}' cannot run {task_type}"
+            )));
+        }
+        return Ok(vec![pinned.clone()]);
+    }
+    match tenant.routes.get(&task_type) {
+        Some(route) if !route.is_empty() => Ok(route.clone()),
+        _ => Err(ApiError::UnsupportedTaskType(format!(
+            "no provider is configured for {task_type} for this tenant"
+        ))),
+    }
+}
+
+fn check_callback_url(tenant: &TenantConfig, text: &str) -> Result<(), ApiError> {
+    let bad = |why: &str| ApiError::InvalidRequest(format!("callback_url: {why}"));
+    let url = url::Url::parse(text).map_err(|_| bad("must be an absolute http(s) URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must be an absolute http(s) URL"));
+    }
+    let host = url.host_str().ok_or_else(|| bad("must name a host"))?;
+    if !tenant.callback_host_allowed(host) {
+        return Err(bad("host is not in this tenant's allowed_callback_hosts"));
+    }
+    Ok(())
+}
+
+fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY
+        && key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest(format!(
+            "Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        )))
+    }
+}
+
+async fn create_upstream(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantConfig,
+    request: &CreateTaskRequest,
+    input: &TaskInput,
+    candidates: &[String],
+    metadata: Map<String, Value>,
+) -> Result<Created, ApiError> {
+    let options = CreateOptions { callback_url: None };
+    let mut last_error: Option<ApiError> = None;
+    for name in candidates {
+        let Some(provider) = caller.runtime.provider(name) else {
+            continue;
+        };
+        if !provider.capabilities().runs(request.task_type) {
+            continue;
+        }
+        let key = tenant.upstream_keys.get(name);
+        match provider.create(input, &options, key).await {
+            Ok(provider_task_id) => {
+                return store_created(state, caller, request, provider, provider_task_id, metadata)
+                    .await;
+            }
+            Err(CreateError::Unsupported(e)) => {
+                tracing::info!(provider = %name, reason = %e, "provider cannot express this input; trying the next");
+                last_error = Some(ApiError::InvalidRequest(e.to_string()));
+            }
+            Err(CreateError::Upstream(e)) => {
+                tracing::warn!(provider = %name, class = e.class.as_str(), status = ?e.http_status, error = %e.message, "create failed upstream");
+                let certainly_not_created = e.certainly_not_created();
+                last_error = Some(upstream_api_error(name, &e));
+                if !certainly_not_created {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        ApiError::UnsupportedTaskType(format!(
+            "no configured provider can run {}",
+            request.task_type
+        ))
+    }))
+}
+
+/// What the client hears about a failed upstream create.
+fn upstream_api_error(provider: &str, e: &UpstreamError) -> ApiError {
+    match e.class {
+        FailureClass::Rejected => ApiError::InvalidRequest(format!(
+            "provider {provider} rejected the input: {}",
+            e.message
+        )),
+        FailureClass::OutcomeUnknown if e.timed_out => {
+            ApiError::UpstreamTimeout(format!("provider {provider} did not answer in time"))
+        }
+        _ => ApiError::Upstream(format!("provider {provider} failed to create the task")),
+    }
+}
+
+async fn store_created(
+    state: &AppState,
+    caller: &Caller,
+    request: &CreateTaskRequest,
+    provider: &Provider,
+    provider_task_id: String,
+    metadata: Map<String, Value>,
+) -> Result<Created, ApiError> {
+    let id = format!("task_{}", ulid::Ulid::new());
+    let task = Task::accepted(
+        id,
+        request.task_type,
+        provider.name().to_string(),
+        provider_task_id,
+        metadata,
+        Utc::now(),
+    );
+    let record = TaskRecord::new(caller.tenant.clone(), task, request.callback_url.clone());
+    if let Err(e) = state.store.insert(&record).await {
+        // The provider has the task but we could not keep it: log everything needed to
+        // recover it by hand, and tell the client it failed.
+        tracing::error!(error = %e, task = %record.task.id, provider = %record.task.provider, provider_task_id = ?record.task.provider_task_id, tenant = %caller.tenant, "created upstream but could not store the task");
+        return Err(e.into());
+    }
+    tracing::info!(task = %record.task.id, provider = %record.task.provider, "task created");
+    Ok(Created { task: record.task })
+}

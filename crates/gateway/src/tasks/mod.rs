@@ -1,0 +1,18 @@
+//! What the API does with tasks: create with routing and fallback, refresh, cancel, list.
+
+pub mod cancel;
+pub mod create;
+pub mod list;
+pub mod refresh;
+pub mod singleflight;
+
+use taskgate_store::StoreError;
+
+use crate::error::ApiError;
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        tracing::error!(error = %e, "store failure");
+        ApiError::Unavailable("the task store is unavailable; try again".into())
+    }
+}

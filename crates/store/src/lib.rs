@@ -1,0 +1,154 @@
+//! taskgate-store: where tasks live: one trait, several engines. Every write that can race is a
+//! compare-and-set on `version`, so no code here assumes it is the only replica.
+
+mod memory;
+mod sqlite;
+mod time;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use taskgate_core::{Task, TaskStatus};
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// A stored task with what the gateway needs besides the public view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    pub tenant: String,
+    pub task: Task,
+    /// Bumped by every successful update; the compare-and-set token.
+    pub version: i64,
+    /// Where to POST the task when it ends (webhooks).
+    pub callback_url: Option<String>,
+    /// When the provider was last asked (successfully or not) about this task.
+    pub refreshed_at: Option<DateTime<Utc>>,
+    /// When the background watcher should look at this task next; `None` once finished.
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// Which replica holds the watcher lease, and until when.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+impl TaskRecord {
+    pub fn new(tenant: String, task: Task, callback_url: Option<String>) -> TaskRecord {
+        let next_check_at = (!task.is_terminal()).then_some(task.created_at);
+        TaskRecord {
+            tenant,
+            task,
+            version: 1,
+            callback_url,
+            refreshed_at: None,
+            next_check_at,
+            lease_owner: None,
+            lease_until: None,
+        }
+    }
+}
+
+/// A page request of a tenant's tasks, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub status: Option<TaskStatus>,
+    pub limit: usize,
+    /// Only tasks strictly older than this position (from the previous page's last task).
+    pub after: Option<Cursor>,
+}
+
+/// A position in a tenant's task list: tasks sort by `(created_at, id)` descending.
+/// `created_at` compares at full (nanosecond) precision, so a cursor must carry the task's
+/// `created_at` unrounded (RFC 3339 with `SecondsFormat::AutoSi` or `Nanos` keeps it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: String,
+}
+
+/// What an idempotency key is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyEntry {
+    /// SHA-256 hex of the canonical request body.
+    pub request_hash: String,
+    /// `None` while the first request with this key is still creating its task.
+    pub task_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The result of reserving an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The key was free and is now ours.
+    Reserved,
+    /// Someone holds it already (unexpired).
+    Existing(IdempotencyEntry),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a task with this id exists already")]
+    Duplicate,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// The task store. Implementations: memory (tests), SQLite (embedded default),
+/// PostgreSQL (several replicas).
+#[async_trait]
+pub trait TaskStore: Send + Sync + 'static {
+    /// Writes a new task. `Duplicate` if the id is taken.
+    async fn insert(&self, record: &TaskRecord) -> Result<(), StoreError>;
+
+    /// The tenant's task, or `None` (another tenant's task is `None` too).
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<TaskRecord>, StoreError>;
+
+    /// Compare-and-set: writes `record` only if the stored version is still
+    /// `record.version`, and then stores it with `version + 1`. Returns the new version,
+    /// or `None` when someone else updated it first (re-read and decide again).
+    async fn update(&self, record: &TaskRecord) -> Result<Option<i64>, StoreError>;
+
+    /// A page of the tenant's tasks, newest first; at most `query.limit` items.
+    async fn list(&self, tenant: &str, query: &ListQuery) -> Result<Vec<TaskRecord>, StoreError>;
+
+    /// How many of the tenant's tasks are not finished.
+    async fn count_unfinished(&self, tenant: &str) -> Result<u64, StoreError>;
+
+    /// Binds `key` to `request_hash` unless an unexpired binding exists (entries older
+    /// than `ttl` count as absent and are replaced).
+    async fn reserve_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Reservation, StoreError>;
+
+    /// Records the task created under a reserved key.
+    async fn complete_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+        task_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Frees a reserved key whose create failed, so the client may try again.
+    async fn release_idempotency(&self, tenant: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` unfinished tasks whose `next_check_at` is due and whose lease is
+    /// free or expired, leasing them to `owner` until `now + lease`. Each returned record
+    /// carries the new lease and version.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>, StoreError>;
+
+    /// Checks the store answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}

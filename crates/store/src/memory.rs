@@ -1,0 +1,213 @@
+//! The in-memory engine, for tests: the same semantics as the persistent engines, nothing
+//! survives the process. One mutex, never held across an await.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::time::{earlier, later};
+use crate::{IdempotencyEntry, ListQuery, Reservation, StoreError, TaskRecord, TaskStore};
+
+/// A task's place in its tenant's list; the list is this order, reversed.
+type Position = (DateTime<Utc>, String);
+
+/// Tasks and idempotency keys in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// By task id (ids are unique across tenants, as in the SQL engines).
+    tasks: HashMap<String, TaskRecord>,
+    /// Each tenant's tasks by `(created_at, id)`.
+    by_tenant: HashMap<String, BTreeSet<Position>>,
+    /// By `(tenant, key)`.
+    idempotency: HashMap<(String, String), IdempotencyEntry>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock cannot leave a half-written record: every
+        // mutation below is a single insert or field assignment.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn position(record: &TaskRecord) -> Position {
+    (record.task.created_at, record.task.id.clone())
+}
+
+impl State {
+    fn tenant_records<'a>(&'a self, tenant: &str) -> impl Iterator<Item = &'a TaskRecord> + 'a {
+        self.by_tenant
+            .get(tenant)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, id)| self.tasks.get(id))
+    }
+
+    fn replace(&mut self, record: TaskRecord) {
+        let new_position = position(&record);
+        if let Some(old) = self.tasks.insert(record.task.id.clone(), record.clone()) {
+            if let Some(index) = self.by_tenant.get_mut(&old.tenant) {
+                index.remove(&position(&old));
+            }
+        }
+        self.by_tenant
+            .entry(record.tenant)
+            .or_default()
+            .insert(new_position);
+    }
+}
+
+fn is_due(record: &TaskRecord, now: DateTime<Utc>) -> bool {
+    !record.task.is_terminal()
+        && record.next_check_at.is_some_and(|at| at <= now)
+        && record.lease_until.is_none_or(|until| until < now)
+}
+
+#[async_trait]
+impl TaskStore for MemoryStore {
+    async fn insert(&self, record: &TaskRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.tasks.contains_key(&record.task.id) {
+            return Err(StoreError::Duplicate);
+        }
+        state.replace(record.clone());
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        let state = self.state();
+        Ok(state.tasks.get(id).filter(|r| r.tenant == tenant).cloned())
+    }
+
+    async fn update(&self, record: &TaskRecord) -> Result<Option<i64>, StoreError> {
+        let mut state = self.state();
+        let current = state.tasks.get(&record.task.id);
+        if !current.is_some_and(|c| c.tenant == record.tenant && c.version == record.version) {
+            return Ok(None);
+        }
+        let mut stored = record.clone();
+        stored.version = record.version + 1;
+        state.replace(stored);
+        Ok(Some(record.version + 1))
+    }
+
+    async fn list(&self, tenant: &str, query: &ListQuery) -> Result<Vec<TaskRecord>, StoreError> {
+        let state = self.state();
+        let Some(index) = state.by_tenant.get(tenant) else {
+            return Ok(Vec::new());
+        };
+        let upper = match &query.after {
+            Some(cursor) => Bound::Excluded((cursor.created_at, cursor.id.clone())),
+            None => Bound::Unbounded,
+        };
+        Ok(index
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .filter_map(|(_, id)| state.tasks.get(id))
+            .filter(|r| query.status.is_none_or(|s| r.task.status == s))
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn count_unfinished(&self, tenant: &str) -> Result<u64, StoreError> {
+        let state = self.state();
+        let count = state
+            .tenant_records(tenant)
+            .filter(|r| !r.task.is_terminal())
+            .count();
+        Ok(u64::try_from(count).unwrap_or(u64::MAX))
+    }
+
+    async fn reserve_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Reservation, StoreError> {
+        let cutoff = earlier(now, ttl);
+        let mut state = self.state();
+        state.idempotency.retain(|_, e| e.created_at >= cutoff);
+        let slot = (tenant.to_owned(), key.to_owned());
+        if let Some(existing) = state.idempotency.get(&slot) {
+            return Ok(Reservation::Existing(existing.clone()));
+        }
+        let entry = IdempotencyEntry {
+            request_hash: request_hash.to_owned(),
+            task_id: None,
+            created_at: now,
+        };
+        state.idempotency.insert(slot, entry);
+        Ok(Reservation::Reserved)
+    }
+
+    async fn complete_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+        task_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let slot = (tenant.to_owned(), key.to_owned());
+        if let Some(entry) = state.idempotency.get_mut(&slot) {
+            entry.task_id = Some(task_id.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn release_idempotency(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state
+            .idempotency
+            .remove(&(tenant.to_owned(), key.to_owned()));
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        let until = later(now, lease);
+        let mut state = self.state();
+        let mut due: Vec<(DateTime<Utc>, String)> = state
+            .tasks
+            .values()
+            .filter(|r| is_due(r, now))
+            .filter_map(|r| Some((r.next_check_at?, r.task.id.clone())))
+            .collect();
+        due.sort();
+        due.truncate(limit);
+        let mut claimed = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            if let Some(record) = state.tasks.get_mut(&id) {
+                record.lease_owner = Some(owner.to_owned());
+                record.lease_until = Some(until);
+                record.version += 1;
+                claimed.push(record.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,138 @@
+//! The SQLite engine: the embedded default. One writer connection (SQLite serializes writes
+//! anyway) and a few readers over WAL; every commit is fsynced (`synchronous=FULL`), so a
+//! task whose create was answered survives a SIGKILL or a power cut right after.
+
+/// The columns a [`row::TaskRow`] is read from, in a `SELECT` or a `RETURNING`.
+macro_rules! task_columns {
+    () => {
+        "id, tenant, version, callback_url, refreshed_at, next_check_at, lease_owner, \
+         lease_until, body"
+    };
+}
+
+/// "Not finished", spelled exactly as the partial indexes' `WHERE` in the migrations:
+/// SQLite only uses a partial index when the query repeats that term.
+macro_rules! unfinished {
+    () => {
+        "status NOT IN ('succeeded', 'failed', 'canceled')"
+    };
+}
+
+mod claim;
+mod connect;
+mod error;
+mod idempotency;
+mod row;
+mod tasks;
+mod timestamp;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+
+use crate::{ListQuery, Reservation, StoreError, TaskRecord, TaskStore};
+
+/// Tasks and idempotency keys in an SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// One connection: every write goes through it, in order.
+    writer: SqlitePool,
+    /// Reads only; the same pool as `writer` for an in-memory database.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it, and its parent directories, if missing) the database at `path`
+    /// and brings its schema up to date. Opening the same file again is fine.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let (writer, reader) = connect::open_file(path).await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// A private database in memory, gone when the store is dropped (tests).
+    pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        let pool = connect::open_memory().await?;
+        Ok(SqliteStore {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+
+    /// Waits for in-flight queries and closes every connection (graceful shutdown).
+    /// Not needed for durability: each commit is on disk when it returns.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+#[async_trait]
+impl TaskStore for SqliteStore {
+    async fn insert(&self, record: &TaskRecord) -> Result<(), StoreError> {
+        tasks::insert(&self.writer, record).await
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        tasks::get(&self.reader, tenant, id).await
+    }
+
+    async fn update(&self, record: &TaskRecord) -> Result<Option<i64>, StoreError> {
+        tasks::update(&self.writer, record).await
+    }
+
+    async fn list(&self, tenant: &str, query: &ListQuery) -> Result<Vec<TaskRecord>, StoreError> {
+        tasks::list(&self.reader, tenant, query).await
+    }
+
+    async fn count_unfinished(&self, tenant: &str) -> Result<u64, StoreError> {
+        tasks::count_unfinished(&self.reader, tenant).await
+    }
+
+    async fn reserve_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Reservation, StoreError> {
+        idempotency::reserve(&self.writer, tenant, key, request_hash, now, ttl).await
+    }
+
+    async fn complete_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+        task_id: &str,
+    ) -> Result<(), StoreError> {
+        idempotency::complete(&self.writer, tenant, key, task_id).await
+    }
+
+    async fn release_idempotency(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
+        idempotency::release(&self.writer, tenant, key).await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        claim::claim_due(&self.writer, owner, now, lease, limit).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(error::from_sqlx)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,106 @@
+//! A `tasks` row and a [`TaskRecord`], both ways.
+
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::Sqlite;
+use taskgate_core::Task;
+
+use super::timestamp::{from_nanos, to_nanos};
+use crate::{StoreError, TaskRecord};
+
+/// What a record is read from: the columns of `task_columns!()`, in that order.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct TaskRow {
+    id: String,
+    tenant: String,
+    version: i64,
+    callback_url: Option<String>,
+    refreshed_at: Option<i64>,
+    next_check_at: Option<i64>,
+    lease_owner: Option<String>,
+    lease_until: Option<i64>,
+    body: String,
+}
+
+impl TaskRow {
+    /// The task comes from `body`, the rest from the columns.
+    pub(super) fn into_record(self) -> Result<TaskRecord, StoreError> {
+        let task: Task = serde_json::from_str(&self.body)
+            .map_err(|e| StoreError::Corrupt(format!("task {}: body: {e}", self.id)))?;
+        if task.id != self.id {
+            return Err(StoreError::Corrupt(format!(
+                "task {}: body holds task {}",
+                self.id, task.id
+            )));
+        }
+        Ok(TaskRecord {
+            tenant: self.tenant,
+            task,
+            version: self.version,
+            callback_url: self.callback_url,
+            refreshed_at: self.refreshed_at.map(from_nanos),
+            next_check_at: self.next_check_at.map(from_nanos),
+            lease_owner: self.lease_owner,
+            lease_until: self.lease_until.map(from_nanos),
+        })
+    }
+}
+
+/// Everything a write stores for a record, bound as `?1`..`?12` in this order:
+/// status, created_at, updated_at, next_check_at, lease_owner, lease_until, refreshed_at,
+/// callback_url, body, id, tenant, version.
+pub(super) struct TaskColumns {
+    status: &'static str,
+    created_at: i64,
+    updated_at: i64,
+    next_check_at: Option<i64>,
+    lease_owner: Option<String>,
+    lease_until: Option<i64>,
+    refreshed_at: Option<i64>,
+    callback_url: Option<String>,
+    body: String,
+    id: String,
+    tenant: String,
+    version: i64,
+}
+
+impl TaskColumns {
+    pub(super) fn of(record: &TaskRecord) -> Result<TaskColumns, StoreError> {
+        let task = &record.task;
+        let body = serde_json::to_string(task)
+            .map_err(|e| StoreError::Corrupt(format!("task {}: not serializable: {e}", task.id)))?;
+        Ok(TaskColumns {
+            status: task.status.as_str(),
+            created_at: to_nanos(task.created_at),
+            updated_at: to_nanos(task.updated_at),
+            next_check_at: record.next_check_at.map(to_nanos),
+            lease_owner: record.lease_owner.clone(),
+            lease_until: record.lease_until.map(to_nanos),
+            refreshed_at: record.refreshed_at.map(to_nanos),
+            callback_url: record.callback_url.clone(),
+            body,
+            id: task.id.clone(),
+            tenant: record.tenant.clone(),
+            version: record.version,
+        })
+    }
+
+    pub(super) fn bind<'q>(
+        self,
+        query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    ) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+        query
+            .bind(self.status)
+            .bind(self.created_at)
+            .bind(self.updated_at)
+            .bind(self.next_check_at)
+            .bind(self.lease_owner)
+            .bind(self.lease_until)
+            .bind(self.refreshed_at)
+            .bind(self.callback_url)
+            .bind(self.body)
+            .bind(self.id)
+            .bind(self.tenant)
+            .bind(self.version)
+    }
+}

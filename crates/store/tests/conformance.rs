@@ -1,0 +1,70 @@
+//! The conformance suite run against every engine.
+// Helpers here are test code too (clippy.toml allows unwrap only inside #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod suite;
+
+use taskgate_store::{MemoryStore, SqliteStore};
+
+/// One `#[tokio::test]` per suite function for an engine. `$open` evaluates to a future of
+/// `(store, guard)`; the guard lives as long as the test.
+macro_rules! conformance {
+    ($engine:ident, $open:expr) => {
+        mod $engine {
+            use super::*;
+            conformance!(@tests $open;
+                tasks::insert_then_get_returns_the_record,
+                tasks::full_record_round_trips_exactly,
+                tasks::get_is_tenant_scoped,
+                tasks::insert_of_a_taken_id_is_duplicate,
+                tasks::update_is_compare_and_set,
+                tasks::update_keeps_queried_fields_in_sync,
+                tasks::update_of_another_tenants_task_is_none,
+                tasks::update_of_an_unknown_task_is_none,
+                tasks::ping_answers,
+                list::list_is_newest_first_with_ties_by_id,
+                list::list_returns_at_most_limit,
+                list::list_filters_by_status,
+                list::list_cursor_pages_through_everything_once,
+                list::list_cursor_is_a_position_not_a_task,
+                list::list_is_tenant_scoped,
+                list::count_unfinished_counts_the_tenants_open_tasks,
+                idempotency::reserve_then_existing_then_complete,
+                idempotency::release_frees_the_key,
+                idempotency::expired_key_counts_as_absent,
+                idempotency::expired_keys_of_others_are_purged_without_harm,
+                idempotency::keys_are_per_tenant,
+                idempotency::complete_and_release_of_unknown_keys_are_no_ops,
+                claim::claim_due_leases_once_until_expiry,
+                claim::claim_due_skips_finished_and_future_tasks,
+                claim::claim_due_takes_the_most_overdue_first_up_to_limit,
+                claim::claimed_record_is_updated_with_its_new_version,
+            );
+        }
+    };
+    (@tests $open:expr; $($group:ident :: $test:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                let (store, _guard) = $open.await;
+                suite::$group::$test(&store).await;
+            }
+        )*
+    };
+}
+
+conformance!(memory, async { (MemoryStore::new(), ()) });
+
+conformance!(sqlite_memory, async {
+    (SqliteStore::open_in_memory().await.unwrap(), ())
+});
+
+// A real file: WAL, and reads on other connections than writes.
+conformance!(sqlite_file, async {
+    let dir = common::TempDir::new("conformance");
+    let store = SqliteStore::open(&dir.path().join("tasks.db"))
+        .await
+        .unwrap();
+    (store, dir)
+});

@@ -1,0 +1,6 @@
+//! The conformance suite: every engine must pass every function here.
+
+pub mod claim;
+pub mod idempotency;
+pub mod list;
+pub mod tasks;
