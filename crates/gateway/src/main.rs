@@ -45,7 +45,17 @@ enum Command {
         config: PathBuf,
     },
     /// The embedded default: simulated providers, SQLite, a demo tenant.
-    Demo,
+    Demo {
+        /// Tenant API address (default from config/demo.yaml: 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Admin address (default 127.0.0.1:9090).
+        #[arg(long)]
+        admin_listen: Option<std::net::SocketAddr>,
+        /// SQLite file (default data/demo.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
     /// Tenant keys.
     Key {
         #[command(subcommand)]
@@ -95,9 +105,17 @@ fn main() -> ExitCode {
             init_logs(cli.log_format);
             run_async(serve(config))
         }
-        Command::Demo => {
+        Command::Demo {
+            listen,
+            admin_listen,
+            db,
+        } => {
             init_logs(cli.log_format);
-            run_async(taskgate::demo::run())
+            run_async(taskgate::demo::run(taskgate::demo::DemoOptions {
+                listen,
+                admin_listen,
+                sqlite_path: db,
+            }))
         }
     }
 }

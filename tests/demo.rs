@@ -1,0 +1,79 @@
+//! `taskgate demo` as a new user runs it: start it, then run the curl commands it prints,
+//! verbatim, in a shell, and see the task reach `succeeded` with a video URL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn the_printed_curls_take_a_task_to_succeeded() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        panic!("curl is needed for this test (apt-get install curl)");
+    }
+    let dir = std::env::temp_dir().join(format!("taskgate-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskgate"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--db",
+        ])
+        .arg(dir.join("demo.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            text.push_str(&line);
+            text.push('\n');
+            if line.starts_with("Ctrl-C") {
+                let _ = tx.send(text.clone());
+            }
+        }
+    });
+    let printed = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("demo printed no instructions");
+    // The commands are the indented lines after "Tenant key", in order.
+    let commands: Vec<&str> = printed
+        .lines()
+        .skip_while(|l| !l.starts_with("Tenant key"))
+        .filter(|l| l.starts_with("  "))
+        .collect();
+    let script = format!("set -e\n{}\n", commands.join("\n").replace(" \\\n", " "));
+    let task_file = "/tmp/taskgate-task.json";
+    let _ = std::fs::remove_file(task_file);
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "script failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last_task = stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"id\""))
+        .last()
+        .expect("no task printed");
+    let task: serde_json::Value = serde_json::from_str(last_task).unwrap();
+    assert_eq!(task["status"], "succeeded", "{stdout}");
+    assert!(task["outputs"][0]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(".mp4"));
+}
