@@ -67,8 +67,7 @@ fn the_printed_curls_take_a_task_to_succeeded() {
     );
     let last_task = stdout
         .lines()
-        .filter(|l| l.starts_with("{\"id\""))
-        .last()
+        .rfind(|l| l.starts_with("{\"id\""))
         .expect("no task printed");
     let task: serde_json::Value = serde_json::from_str(last_task).unwrap();
     assert_eq!(task["status"], "succeeded", "{stdout}");

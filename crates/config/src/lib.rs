@@ -18,8 +18,8 @@ use std::path::Path;
 pub use keys::{format_key_hash, hash_key, new_tenant_key};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use ready::{
-    ClusterConfig, Config, ProviderConfig, RateLimit, ServerConfig, StoreConfig, TaskTimings,
-    TenantConfig, DEFAULT_SQLITE_PATH,
+    CircuitSettings, ClusterConfig, Config, ProviderConfig, RateLimit, ServerConfig, StoreConfig,
+    TaskTimings, TenantConfig, DEFAULT_SQLITE_PATH,
 };
 
 use problems::Problems;

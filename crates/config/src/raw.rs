@@ -79,7 +79,21 @@ pub(crate) struct RawProvider {
     pub timeout: Option<String>,
     pub retries: Option<u32>,
     pub rate_limit: Option<RawRateLimit>,
+    pub limit_wait: Option<String>,
+    pub circuit: Option<RawCircuit>,
     pub runway_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map like {window: 30s, min_calls: 10, error_ratio: 0.5, open_for: 15s}"
+)]
+pub(crate) struct RawCircuit {
+    pub window: Option<String>,
+    pub min_calls: Option<u32>,
+    pub error_ratio: Option<f64>,
+    pub open_for: Option<String>,
 }
 
 #[derive(Deserialize)]

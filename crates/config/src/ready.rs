@@ -121,6 +121,31 @@ pub struct ProviderConfig {
     pub retries: u32,
     /// For all calls to this provider, all tenants together.
     pub rate_limit: Option<RateLimit>,
+    /// How long a create or cancel waits for a rate-limit permit before moving on.
+    pub limit_wait: Duration,
+    /// When to stop sending calls to a failing provider.
+    pub circuit: CircuitSettings,
+}
+
+/// A circuit breaker: it opens when, over the last `window`, at least `min_calls` calls were
+/// made and at least `error_ratio` of them failed; after `open_for` one probe is let through.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CircuitSettings {
+    pub window: Duration,
+    pub min_calls: u32,
+    pub error_ratio: f64,
+    pub open_for: Duration,
+}
+
+impl Default for CircuitSettings {
+    fn default() -> Self {
+        CircuitSettings {
+            window: Duration::from_secs(30),
+            min_calls: 10,
+            error_ratio: 0.5,
+            open_for: Duration::from_secs(15),
+        }
+    }
 }
 
 /// A GCRA limit: `count` per `period`, with bursts of up to `burst`. All positive.

@@ -19,6 +19,7 @@ use crate::layers::auth::AuthLayer;
 use crate::layers::request_id::{RequestId, RequestIdLayer};
 use crate::layers::rescue::RescueLayer;
 use crate::state::AppState;
+use crate::traffic::tenant_limit::TenantLimitLayer;
 
 async fn no_such_route() -> ApiError {
     ApiError::NotFound("no such route")
@@ -71,6 +72,7 @@ pub fn tenant_router(state: AppState) -> Router {
         .route("/v1/tasks/{id}", get(tasks::get_task))
         .route("/v1/tasks/{id}/cancel", post(tasks::cancel_task))
         .route("/v1/providers", get(providers::list_providers))
+        .route_layer(TenantLimitLayer::new(state.tenant_budgets.clone()))
         .route_layer(AuthLayer::new(state.runtime.clone()));
     let router = Router::new()
         .merge(authed)

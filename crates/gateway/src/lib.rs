@@ -11,5 +11,6 @@ pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod tasks;
+pub mod traffic;
 
 pub use server::Gateway;

@@ -7,8 +7,8 @@ use taskgate_core::{AdapterSettings, ProviderKind, ProviderSettings, Secret};
 
 use super::fields::{duration, http_url, name, rate_limit, secret, NameRule};
 use crate::problems::{self, Problems};
-use crate::raw::RawProvider;
-use crate::ready::ProviderConfig;
+use crate::raw::{RawCircuit, RawProvider};
+use crate::ready::{CircuitSettings, ProviderConfig};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_RETRIES: u32 = 2;
@@ -119,6 +119,14 @@ fn provider(
         .rate_limit
         .as_ref()
         .map(|r| rate_limit(r, &at("rate_limit"), problems));
+    let limit_wait = duration(
+        raw.limit_wait.as_deref(),
+        DEFAULT_LIMIT_WAIT,
+        false,
+        &at("limit_wait"),
+        problems,
+    );
+    let circuit = circuit(raw.circuit.as_ref(), &at("circuit"), problems);
     if let Some(version) = raw.runway_version.as_deref() {
         runway_version(version, kind, &at("runway_version"), problems);
     }
@@ -141,6 +149,51 @@ fn provider(
             None => None,
             Some(l) => Some(l?),
         },
+        limit_wait: limit_wait?,
+        circuit: circuit?,
+    })
+}
+
+const DEFAULT_LIMIT_WAIT: Duration = Duration::from_millis(250);
+
+fn circuit(
+    raw: Option<&RawCircuit>,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<CircuitSettings> {
+    let d = CircuitSettings::default();
+    let Some(raw) = raw else {
+        return Some(d);
+    };
+    let at = |field: &str| problems::key(path, field);
+    let window = duration(
+        raw.window.as_deref(),
+        d.window,
+        true,
+        &at("window"),
+        problems,
+    );
+    let open_for = duration(
+        raw.open_for.as_deref(),
+        d.open_for,
+        true,
+        &at("open_for"),
+        problems,
+    );
+    let min_calls = raw.min_calls.unwrap_or(d.min_calls);
+    if min_calls == 0 {
+        problems.add(&at("min_calls"), "must be at least 1");
+    }
+    let error_ratio = raw.error_ratio.unwrap_or(d.error_ratio);
+    if !(error_ratio > 0.0 && error_ratio <= 1.0) {
+        problems.add(&at("error_ratio"), "must be a number above 0 and at most 1");
+        return None;
+    }
+    Some(CircuitSettings {
+        window: window?,
+        min_calls: (min_calls > 0).then_some(min_calls)?,
+        error_ratio,
+        open_for: open_for?,
     })
 }
 

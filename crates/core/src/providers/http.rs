@@ -114,6 +114,15 @@ impl Provider {
         &self.headers
     }
 
+    /// Whether this provider can express `input` at all (builds the request, sends nothing).
+    pub fn check_input(
+        &self,
+        input: &TaskInput,
+        options: &CreateOptions,
+    ) -> Result<(), InputError> {
+        self.adapter.create_request(input, options).map(|_| ())
+    }
+
     /// Creates the task upstream and returns the provider's task id.
     pub async fn create(
         &self,

@@ -1,10 +1,13 @@
 //! `GET /v1/providers`: the providers this tenant can use, what they run, their health.
 
+use axum::extract::State;
 use axum::{Extension, Json};
 use serde::Serialize;
 use taskgate_core::TaskType;
 
 use crate::layers::auth::Caller;
+use crate::state::AppState;
+use crate::traffic::circuit::CircuitState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProviderView {
@@ -30,7 +33,11 @@ pub struct ProviderList {
 #[utoipa::path(get, path = "/v1/providers", tag = "providers",
     responses((status = 200, description = "providers", body = ProviderList)),
     security(("bearer" = [])))]
-pub async fn list_providers(Extension(caller): Extension<Caller>) -> Json<ProviderList> {
+pub async fn list_providers(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<ProviderList> {
+    let now = tokio::time::Instant::now();
     let tenant = caller.tenant_config();
     let data = caller
         .runtime
@@ -44,7 +51,10 @@ pub async fn list_providers(Extension(caller): Extension<Caller>) -> Json<Provid
                 kind: provider.kind().as_str(),
                 task_types: caps.task_types,
                 can_cancel: caps.can_cancel,
-                health: "healthy",
+                health: match state.guards.circuit(name).map(|c| c.state(now)) {
+                    Some(CircuitState::Open | CircuitState::HalfOpen) => "unhealthy",
+                    _ => "healthy",
+                },
             }
         })
         .collect();

@@ -1,7 +1,7 @@
 //! Handlers of `/v1/tasks`. Thin: parse, call `crate::tasks`, answer.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Utc;
@@ -51,18 +51,26 @@ pub async fn get_task(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Task>, ApiError> {
+) -> Result<Response, ApiError> {
     let record = state
         .store
         .get(&caller.tenant, &id)
         .await?
         .ok_or_else(ApiError::task_not_found)?;
     if refresh::is_fresh(&record, &caller.runtime, Utc::now()) {
-        return Ok(Json(record.task));
+        return Ok(Json(record.task).into_response());
     }
-    let work = refresh::refresh(state.store.clone(), caller.runtime.clone(), record);
+    let work = refresh::refresh(state.clone(), caller.runtime.clone(), record);
     match state.refreshes.run(&id, work).await {
-        Some(Ok(record)) => Ok(Json(record.task)),
+        Some(Ok(refreshed)) => {
+            let mut response = Json(refreshed.record.task).into_response();
+            if let Some(stale) = refreshed.stale {
+                response
+                    .headers_mut()
+                    .insert(STALE_HEADER, HeaderValue::from_static(stale.as_str()));
+            }
+            Ok(response)
+        }
         Some(Err(e)) => {
             tracing::error!(task = %id, error = %e, "refresh could not be stored");
             Err(ApiError::Unavailable(
@@ -72,6 +80,9 @@ pub async fn get_task(
         None => Err(ApiError::Internal),
     }
 }
+
+/// Set when a read serves the stored state because the provider could not be asked.
+pub const STALE_HEADER: &str = "x-taskgate-stale";
 
 /// List the tenant's tasks, newest first.
 #[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(ListParams),

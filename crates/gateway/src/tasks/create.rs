@@ -6,14 +6,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use taskgate_config::TenantConfig;
-use taskgate_core::{
-    CreateError, CreateOptions, FailureClass, Provider, Task, TaskInput, TaskType, UpstreamError,
-};
+use taskgate_core::{CreateOptions, FailureClass, Task, TaskInput, TaskType, UpstreamError};
 use taskgate_store::{Reservation, TaskRecord};
 
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
 use crate::state::AppState;
+use crate::traffic::upstream::CallError;
 
 /// How long an `Idempotency-Key` binds its request.
 pub const IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -198,40 +197,107 @@ async fn create_upstream(
     candidates: &[String],
     metadata: Map<String, Value>,
 ) -> Result<Created, ApiError> {
+    let _slot = reserve_unfinished_slot(state, caller, tenant).await?;
     let options = CreateOptions { callback_url: None };
     let mut last_error: Option<ApiError> = None;
+    let mut all_open = true;
     for name in candidates {
-        let Some(provider) = caller.runtime.provider(name) else {
+        let Some(upstream) = state.upstream(&caller.runtime, name) else {
             continue;
         };
-        if !provider.capabilities().runs(request.task_type) {
+        if !upstream.provider.capabilities().runs(request.task_type) {
             continue;
         }
         let key = tenant.upstream_keys.get(name);
-        match provider.create(input, &options, key).await {
+        let outcome = upstream.create(input, &options, key).await;
+        if !matches!(outcome, Err(CallError::CircuitOpen)) {
+            all_open = false;
+        }
+        match outcome {
             Ok(provider_task_id) => {
-                return store_created(state, caller, request, provider, provider_task_id, metadata)
+                return store_created(state, caller, request, name, provider_task_id, metadata)
                     .await;
             }
-            Err(CreateError::Unsupported(e)) => {
+            Err(CallError::CircuitOpen) => {
+                tracing::info!(provider = %name, "circuit open; trying the next provider");
+            }
+            Err(CallError::RateLimited { retry_after }) => {
+                tracing::info!(provider = %name, "provider rate budget spent; trying the next provider");
+                last_error = Some(ApiError::RateLimited {
+                    message: format!("provider {name} is at its rate limit"),
+                    retry_after,
+                });
+            }
+            Err(CallError::Unsupported(e)) => {
                 tracing::info!(provider = %name, reason = %e, "provider cannot express this input; trying the next");
                 last_error = Some(ApiError::InvalidRequest(e.to_string()));
             }
-            Err(CreateError::Upstream(e)) => {
+            Err(CallError::Upstream(e)) => {
                 tracing::warn!(provider = %name, class = e.class.as_str(), status = ?e.http_status, error = %e.message, "create failed upstream");
-                let certainly_not_created = e.certainly_not_created();
                 last_error = Some(upstream_api_error(name, &e));
-                if !certainly_not_created {
+                if !e.certainly_not_created() {
                     break;
                 }
             }
         }
+    }
+    if all_open && !candidates.is_empty() {
+        return Err(ApiError::Unavailable(
+            "every provider for this task type is unhealthy; try again later".into(),
+        ));
     }
     Err(last_error.unwrap_or_else(|| {
         ApiError::UnsupportedTaskType(format!(
             "no configured provider can run {}",
             request.task_type
         ))
+    }))
+}
+
+/// Holds one of the tenant's unfinished-task slots while a create is in flight.
+struct UnfinishedSlot<'a> {
+    state: &'a AppState,
+    tenant: String,
+}
+
+impl Drop for UnfinishedSlot<'_> {
+    fn drop(&mut self) {
+        let mut creating = self
+            .state
+            .creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = creating.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                creating.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+/// Counts stored unfinished tasks plus creates in flight against `max_unfinished_tasks`.
+async fn reserve_unfinished_slot<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+    tenant: &TenantConfig,
+) -> Result<Option<UnfinishedSlot<'a>>, ApiError> {
+    let Some(cap) = tenant.max_unfinished_tasks else {
+        return Ok(None);
+    };
+    let stored = state.store.count_unfinished(&caller.tenant).await?;
+    let mut creating = state
+        .creating
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let in_flight = creating.entry(caller.tenant.clone()).or_insert(0);
+    if stored + *in_flight >= cap {
+        return Err(ApiError::ConcurrencyLimited);
+    }
+    *in_flight += 1;
+    Ok(Some(UnfinishedSlot {
+        state,
+        tenant: caller.tenant.clone(),
     }))
 }
 
@@ -253,7 +319,7 @@ async fn store_created(
     state: &AppState,
     caller: &Caller,
     request: &CreateTaskRequest,
-    provider: &Provider,
+    provider: &str,
     provider_task_id: String,
     metadata: Map<String, Value>,
 ) -> Result<Created, ApiError> {
@@ -261,7 +327,7 @@ async fn store_created(
     let task = Task::accepted(
         id,
         request.task_type,
-        provider.name().to_string(),
+        provider.to_string(),
         provider_task_id,
         metadata,
         Utc::now(),

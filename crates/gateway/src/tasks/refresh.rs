@@ -1,42 +1,82 @@
-//! Refreshing an unfinished task from its provider: one poll, applied as a
-//! compare-and-set, shared by concurrent readers (and later by the watcher).
+//! Refreshing an unfinished task from its provider: one guarded poll, applied as a
+//! compare-and-set, shared by concurrent readers (and by the watcher).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use taskgate_core::{FailureClass, TaskError};
-use taskgate_store::{TaskRecord, TaskStore};
+use taskgate_store::TaskRecord;
 
 use crate::runtime::Runtime;
+use crate::state::AppState;
+use crate::traffic::upstream::CallError;
 
 /// Why a refresh could not even record its result.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct StoreFailure(pub String);
 
+/// Why the answer holds the stored state rather than the provider's latest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// The provider's rate budget is spent.
+    ProviderRateLimited,
+    /// The provider's circuit is open.
+    ProviderUnavailable,
+    /// The poll failed.
+    ProviderError,
+}
+
+impl Stale {
+    /// The value of the `x-taskgate-stale` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stale::ProviderRateLimited => "provider_rate_limited",
+            Stale::ProviderUnavailable => "provider_unavailable",
+            Stale::ProviderError => "provider_error",
+        }
+    }
+}
+
+/// A refreshed record, and whether it could not be brought up to date.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub record: TaskRecord,
+    pub stale: Option<Stale>,
+}
+
+fn to_chrono(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
 /// True when the record was refreshed within `refresh_after` (or is finished).
 pub fn is_fresh(record: &TaskRecord, runtime: &Runtime, now: DateTime<Utc>) -> bool {
     if record.task.is_terminal() {
         return true;
     }
-    let window = chrono::Duration::from_std(runtime.config.tasks.refresh_after)
-        .unwrap_or(chrono::Duration::MAX);
+    let window = to_chrono(runtime.config.tasks.refresh_after);
     record.refreshed_at.is_some_and(|at| now - at < window)
 }
 
-/// Polls the provider once and stores what it said. Upstream failures leave the task as it
-/// was (the read serves the stored state); only a store failure is an error.
+/// Polls the provider once and stores what it said. Upstream trouble leaves the task as
+/// it was (marked stale); only a store failure is an error.
 pub async fn refresh(
-    store: Arc<dyn TaskStore>,
+    state: AppState,
     runtime: Arc<Runtime>,
     record: TaskRecord,
-) -> Result<TaskRecord, StoreFailure> {
+) -> Result<Refreshed, StoreFailure> {
     let mut next = record.clone();
-    poll_into(&runtime, &mut next).await;
+    let stale = poll_into(&state, &runtime, &mut next).await;
+    if matches!(
+        stale,
+        Some(Stale::ProviderRateLimited | Stale::ProviderUnavailable)
+    ) {
+        // Nothing was asked: nothing to write.
+        return Ok(Refreshed { record, stale });
+    }
     let now = Utc::now();
     let timings = &runtime.config.tasks;
-    let age = now - next.task.created_at;
-    if !next.task.is_terminal() && age > to_chrono(timings.give_up_after) {
+    if !next.task.is_terminal() && now - next.task.created_at > to_chrono(timings.give_up_after) {
         next.task.fail(
             TaskError::new(
                 TaskError::TIMEOUT,
@@ -47,39 +87,36 @@ pub async fn refresh(
     }
     next.refreshed_at = Some(now);
     next.next_check_at = (!next.task.is_terminal()).then(|| now + to_chrono(timings.watch_every));
-    match store.update(&next).await {
+    let stored = match state.store.update(&next).await {
         Ok(Some(version)) => {
             next.version = version;
-            Ok(next)
+            next
         }
         // Someone else stored a newer state first: theirs is at least as recent as ours.
-        Ok(None) => match store.get(&record.tenant, &record.task.id).await {
-            Ok(Some(latest)) => Ok(latest),
-            Ok(None) => Err(StoreFailure("task vanished during refresh".into())),
-            Err(e) => Err(StoreFailure(e.to_string())),
+        Ok(None) => match state.store.get(&record.tenant, &record.task.id).await {
+            Ok(Some(latest)) => latest,
+            Ok(None) => return Err(StoreFailure("task vanished during refresh".into())),
+            Err(e) => return Err(StoreFailure(e.to_string())),
         },
-        Err(e) => Err(StoreFailure(e.to_string())),
-    }
+        Err(e) => return Err(StoreFailure(e.to_string())),
+    };
+    Ok(Refreshed {
+        record: stored,
+        stale,
+    })
 }
 
-fn to_chrono(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
-async fn poll_into(runtime: &Runtime, record: &mut TaskRecord) {
+async fn poll_into(state: &AppState, runtime: &Runtime, record: &mut TaskRecord) -> Option<Stale> {
     let task = &mut record.task;
-    let Some(provider) = runtime.provider(&task.provider) else {
+    let Some(upstream) = state.upstream(runtime, &task.provider) else {
         tracing::warn!(task = %task.id, provider = %task.provider, "provider no longer configured; serving stored state");
-        return;
+        return Some(Stale::ProviderUnavailable);
     };
-    let Some(provider_task_id) = task.provider_task_id.clone() else {
-        return;
-    };
+    let provider_task_id = task.provider_task_id.clone()?;
     let tenant_key = runtime
         .tenant(&record.tenant)
         .and_then(|t| t.upstream_keys.get(&task.provider));
-    let now = Utc::now();
-    match provider
+    match upstream
         .poll(&provider_task_id, task.task_type, tenant_key)
         .await
     {
@@ -88,18 +125,24 @@ async fn poll_into(runtime: &Runtime, record: &mut TaskRecord) {
                 tracing::warn!(task = %task.id, provider = %task.provider, word = %snapshot.provider_status, "unknown provider status word; keeping the last status");
             }
             task.apply(&snapshot, Utc::now());
+            None
         }
-        Err(e) if e.class == FailureClass::NotVisibleYet => {
-            let grace = to_chrono(runtime.config.tasks.not_found_grace);
-            if now - task.created_at > grace {
+        Err(CallError::Upstream(e)) if e.class == FailureClass::NotVisibleYet => {
+            let now = Utc::now();
+            if now - task.created_at > to_chrono(runtime.config.tasks.not_found_grace) {
                 task.fail(
                     TaskError::new(TaskError::NOT_FOUND, "the provider does not know this task"),
                     now,
                 );
             }
+            None
         }
-        Err(e) => {
+        Err(CallError::RateLimited { .. }) => Some(Stale::ProviderRateLimited),
+        Err(CallError::CircuitOpen) => Some(Stale::ProviderUnavailable),
+        Err(CallError::Upstream(e)) => {
             tracing::warn!(task = %task.id, provider = %task.provider, class = e.class.as_str(), error = %e.message, "refresh failed; serving stored state");
+            Some(Stale::ProviderError)
         }
+        Err(CallError::Unsupported(_)) => Some(Stale::ProviderError),
     }
 }
