@@ -66,6 +66,11 @@ pub fn fast_script() -> Script {
 }
 
 pub fn config_text(sim_url: &str, store: &str) -> taskgate_config::Config {
+    config_from(CONFIG, sim_url, store)
+}
+
+/// Builds a config from a template with the `${SIM}`, `${STORE}` and key placeholders.
+pub fn config_from(template: &str, sim_url: &str, store: &str) -> taskgate_config::Config {
     let env = |name: &str| match name {
         "SIM" => Some(sim_url.to_string()),
         "STORE" => Some(store.to_string()),
@@ -74,7 +79,7 @@ pub fn config_text(sim_url: &str, store: &str) -> taskgate_config::Config {
         _ => None,
     };
     // STORE is a YAML fragment, so substitute it before parsing.
-    let text = CONFIG.replace("${STORE}", store);
+    let text = template.replace("${STORE}", store);
     from_yaml(&text, &env).unwrap_or_else(|e| panic!("test config: {e}"))
 }
 
@@ -84,9 +89,14 @@ impl Harness {
     }
 
     pub async fn start_with_store(store: &str) -> Harness {
+        Harness::start_with(CONFIG, store).await
+    }
+
+    /// Starts against a config template of the test's own (see [`config_from`]).
+    pub async fn start_with(template: &str, store: &str) -> Harness {
         let sim = SimServer::start().await.unwrap();
         sim.set_scenario(fast_script());
-        let config = config_text(&sim.base_url(), store);
+        let config = config_from(template, &sim.base_url(), store);
         let gateway = Gateway::start(config).await.unwrap();
         let base = format!("http://{}", gateway.tenant_addr);
         let admin = format!("http://{}", gateway.admin_addr);
