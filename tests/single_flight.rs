@@ -16,7 +16,8 @@ async fn fifty_concurrent_reads_cause_at_most_two_upstream_polls() {
         .await;
     let id = task["id"].as_str().unwrap().to_string();
     let ptid = task["provider_task_id"].as_str().unwrap().to_string();
-    // Let the refresh window (150 ms) pass so the next read must poll.
+    // Let the refresh window (150 ms) pass so the next read must poll; the watcher's first
+    // look comes only after `watch_every` (1 s).
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = h.sim.task(&ptid).unwrap().polls;
     let path = format!("/v1/tasks/{id}");

@@ -13,7 +13,7 @@ use taskgate_sim::{FaultKind, FaultRule, Op, Provider};
 const TRAFFIC: &str = r#"
 server: {listen: 127.0.0.1:0, admin_listen: 127.0.0.1:0}
 store: ${STORE}
-tasks: {refresh_after: 100ms, not_found_grace: 3s, watch_every: 1s, give_up_after: 1h}
+tasks: {refresh_after: 100ms, not_found_grace: 3s, watch_every: 1h, give_up_after: 1h}
 providers:
   makevid: {type: makevid, base_url: "${SIM}", api_key: k-makevid, timeout: 2s, retries: 0}
   patient: {type: makevid, base_url: "${SIM}", api_key: k-patient, timeout: 3s, retries: 2}

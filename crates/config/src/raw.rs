@@ -16,6 +16,7 @@ pub(crate) struct RawDocument {
     pub store: Option<config::Value>,
     pub cluster: Option<config::Value>,
     pub tasks: Option<config::Value>,
+    pub webhooks: Option<config::Value>,
     pub providers: Option<BTreeMap<String, config::Value>>,
     pub tenants: Option<BTreeMap<String, config::Value>>,
 }
@@ -27,6 +28,7 @@ pub(crate) struct RawConfig {
     pub store: Option<RawStore>,
     pub cluster: Option<RawCluster>,
     pub tasks: Option<RawTasks>,
+    pub webhooks: Option<RawWebhooks>,
     /// Every provider named in the file; `None` for one that could not be read.
     pub providers: BTreeMap<String, Option<RawProvider>>,
     pub tenants: BTreeMap<String, Option<RawTenant>>,
@@ -56,6 +58,15 @@ pub(crate) struct RawStore {
 pub(crate) struct RawCluster {
     pub redis_url: Option<String>,
     pub replica_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a map")]
+pub(crate) struct RawWebhooks {
+    pub timeout: Option<String>,
+    pub retry_base: Option<String>,
+    pub retry_max: Option<String>,
+    pub give_up_after: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -14,6 +14,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub cluster: Option<ClusterConfig>,
     pub tasks: TaskTimings,
+    pub webhooks: WebhookSettings,
     /// By name; at least one.
     pub providers: BTreeMap<String, ProviderConfig>,
     /// By name (case preserved).
@@ -86,6 +87,30 @@ pub struct ClusterConfig {
     pub redis_url: Secret,
     /// `None`: the caller picks one (host name + pid).
     pub replica_id: Option<String>,
+}
+
+/// How webhooks to clients are delivered. All > 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// One delivery attempt's timeout.
+    pub timeout: Duration,
+    /// Backoff before the first retry; doubles each attempt (full jitter).
+    pub retry_base: Duration,
+    /// Longest wait between attempts.
+    pub retry_max: Duration,
+    /// Stop retrying this long after the task ended.
+    pub give_up_after: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> WebhookSettings {
+        WebhookSettings {
+            timeout: Duration::from_secs(10),
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// When tasks are refreshed from their provider, and when they are given up. All > 0.

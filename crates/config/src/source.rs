@@ -38,6 +38,7 @@ pub(crate) fn read(text: &str, env: Env, problems: &mut Problems) -> Option<RawC
         store: section(document.store, "store", problems),
         cluster: document.cluster.and_then(|v| typed(v, "cluster", problems)),
         tasks: section(document.tasks, "tasks", problems),
+        webhooks: section(document.webhooks, "webhooks", problems),
         providers: entries(document.providers, "providers", problems),
         tenants: entries(document.tenants, "tenants", problems),
     })

@@ -71,6 +71,7 @@ pub fn tenant_router(state: AppState) -> Router {
         .route("/v1/tasks", post(tasks::create_task).get(tasks::list_tasks))
         .route("/v1/tasks/{id}", get(tasks::get_task))
         .route("/v1/tasks/{id}/cancel", post(tasks::cancel_task))
+        .route("/v1/tasks/{id}/events", get(tasks::task_events))
         .route("/v1/providers", get(providers::list_providers))
         .route_layer(TenantLimitLayer::new(state.tenant_budgets.clone()))
         .route_layer(AuthLayer::new(state.runtime.clone()));

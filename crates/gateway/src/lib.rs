@@ -7,6 +7,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod layers;
+pub mod lifecycle;
 pub mod runtime;
 pub mod server;
 pub mod state;

@@ -22,6 +22,7 @@ pub struct Gateway {
     pub state: AppState,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
+    background: Vec<JoinHandle<()>>,
 }
 
 pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn TaskStore>> {
@@ -62,6 +63,7 @@ impl Gateway {
         let tenant_addr = tenant_listener.local_addr()?;
         let admin_addr = admin_listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
+        let background = crate::lifecycle::spawn(&state, stopped.clone());
         let servers = vec![
             spawn_server(
                 tenant_listener,
@@ -77,12 +79,16 @@ impl Gateway {
             state,
             stop,
             servers,
+            background,
         })
     }
 
     /// Stops accepting, lets in-flight requests finish, and returns when both listeners are done.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        for task in self.background {
+            let _ = task.await;
+        }
         for server in self.servers {
             match server.await {
                 Ok(Ok(())) => {}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use taskgate_store::TaskStore;
 
+use crate::lifecycle::events::TaskEvents;
 use crate::runtime::Runtime;
 use crate::tasks::refresh::{Refreshed, StoreFailure};
 use crate::tasks::singleflight::SingleFlight;
@@ -31,6 +32,15 @@ pub struct Shared {
     /// Creates in flight per tenant, counted with the stored unfinished tasks against
     /// `max_unfinished_tasks`.
     pub creating: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// Wakes long-polls and event streams.
+    pub events: TaskEvents,
+    /// Woken when a webhook is queued, so it goes out without waiting for the next tick.
+    pub outbox_ready: tokio::sync::Notify,
+    /// This process's name on leases (watcher, outbox).
+    pub replica_id: String,
+    /// Webhook deliveries: no redirects (a callback must not bounce us elsewhere).
+    pub webhook_http: reqwest::Client,
+    pub webhook_attempts: crate::lifecycle::webhooks::AttemptCounts,
 }
 
 impl AppState {
@@ -43,9 +53,24 @@ impl AppState {
                 guards: Guards::default(),
                 tenant_budgets: Arc::new(Budgets::default()),
                 creating: std::sync::Mutex::new(std::collections::HashMap::new()),
+                events: TaskEvents::default(),
+                outbox_ready: tokio::sync::Notify::new(),
+                replica_id: replica_id(),
+                webhook_http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("taskgate-webhooks/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .unwrap_or_default(),
+                webhook_attempts: Default::default(),
             }),
         }
     }
+}
+
+/// Host name and process id: unique enough among replicas, readable in the store.
+fn replica_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "taskgate".into());
+    format!("{host}-{}", std::process::id())
 }
 
 impl Shared {

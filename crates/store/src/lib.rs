@@ -95,6 +95,39 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// One webhook delivery in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The `webhook-id`: the same on every attempt.
+    pub id: String,
+    pub tenant: String,
+    pub task_id: String,
+    pub url: String,
+    /// The exact JSON body every attempt sends.
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Try again at `at`.
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    /// Stop trying (gave up after the retry period).
+    Failed {
+        error: String,
+    },
+}
+
 /// The task store. Implementations: memory (tests), SQLite (embedded default),
 /// PostgreSQL (several replicas).
 #[async_trait]
@@ -148,6 +181,27 @@ pub trait TaskStore: Send + Sync + 'static {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<TaskRecord>, StoreError>;
+
+    /// Like [`TaskStore::update`], and in the same transaction queues `delivery` (the task
+    /// just finished): a finished task with a callback never loses its webhook.
+    async fn update_with_delivery(
+        &self,
+        record: &TaskRecord,
+        delivery: &Delivery,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Claims up to `limit` pending deliveries that are due and not leased (or whose lease
+    /// expired), leasing them to `owner` until `now + lease`.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records an attempt's outcome (counts the attempt, frees the lease).
+    async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<(), StoreError>;
 
     /// Checks the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::time::{earlier, later};
-use crate::{IdempotencyEntry, ListQuery, Reservation, StoreError, TaskRecord, TaskStore};
+use crate::{
+    Delivery, DeliveryOutcome, IdempotencyEntry, ListQuery, Reservation, StoreError, TaskRecord,
+    TaskStore,
+};
 
 /// A task's place in its tenant's list; the list is this order, reversed.
 type Position = (DateTime<Utc>, String);
@@ -29,6 +32,8 @@ struct State {
     by_tenant: HashMap<String, BTreeSet<Position>>,
     /// By `(tenant, key)`.
     idempotency: HashMap<(String, String), IdempotencyEntry>,
+    /// Pending deliveries by id; finished ones are dropped (memory keeps no history).
+    deliveries: HashMap<String, Delivery>,
 }
 
 impl MemoryStore {
@@ -205,6 +210,68 @@ impl TaskStore for MemoryStore {
             }
         }
         Ok(claimed)
+    }
+
+    async fn update_with_delivery(
+        &self,
+        record: &TaskRecord,
+        delivery: &Delivery,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut state = self.state();
+        let current = state.tasks.get(&record.task.id);
+        if !current.is_some_and(|c| c.tenant == record.tenant && c.version == record.version) {
+            return Ok(None);
+        }
+        let mut stored = record.clone();
+        stored.version = record.version + 1;
+        state.replace(stored);
+        state
+            .deliveries
+            .insert(delivery.id.clone(), delivery.clone());
+        Ok(Some(record.version + 1))
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut state = self.state();
+        let mut due: Vec<&mut Delivery> = state
+            .deliveries
+            .values_mut()
+            .filter(|d| d.next_attempt_at <= now && d.lease_until.is_none_or(|until| until < now))
+            .collect();
+        due.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|d| {
+                d.lease_owner = Some(owner.to_string());
+                d.lease_until = Some(later(now, lease));
+                d.clone()
+            })
+            .collect())
+    }
+
+    async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<(), StoreError> {
+        let mut state = self.state();
+        match outcome {
+            DeliveryOutcome::Retry { at, .. } => {
+                if let Some(d) = state.deliveries.get_mut(id) {
+                    d.attempts += 1;
+                    d.next_attempt_at = *at;
+                    d.lease_owner = None;
+                    d.lease_until = None;
+                }
+            }
+            DeliveryOutcome::Delivered | DeliveryOutcome::Failed { .. } => {
+                state.deliveries.remove(id);
+            }
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

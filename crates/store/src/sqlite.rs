@@ -20,6 +20,7 @@ macro_rules! unfinished {
 
 mod claim;
 mod connect;
+mod deliveries;
 mod error;
 mod idempotency;
 mod row;
@@ -36,7 +37,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use crate::{ListQuery, Reservation, StoreError, TaskRecord, TaskStore};
+use crate::{Delivery, DeliveryOutcome, ListQuery, Reservation, StoreError, TaskRecord, TaskStore};
 
 /// Tasks and idempotency keys in an SQLite database file.
 #[derive(Debug, Clone)]
@@ -126,6 +127,28 @@ impl TaskStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<TaskRecord>, StoreError> {
         claim::claim_due(&self.writer, owner, now, lease, limit).await
+    }
+
+    async fn update_with_delivery(
+        &self,
+        record: &TaskRecord,
+        delivery: &Delivery,
+    ) -> Result<Option<i64>, StoreError> {
+        deliveries::update_with_delivery(&self.writer, record, delivery).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        deliveries::claim(&self.writer, owner, now, lease, limit).await
+    }
+
+    async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<(), StoreError> {
+        deliveries::finish(&self.writer, id, outcome).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -33,6 +33,10 @@ pub(crate) fn validate(
         .tasks
         .as_ref()
         .and_then(|t| sections::tasks(t, problems));
+    let webhooks = raw
+        .webhooks
+        .as_ref()
+        .and_then(|w| sections::webhooks(w, problems));
     let providers = providers::providers(&raw.providers, problems);
     let tenants = tenants::tenants(&raw.tenants, &providers.kinds, problems);
     if !problems.is_empty() {
@@ -46,6 +50,7 @@ pub(crate) fn validate(
             Some(c) => Some(c?),
         },
         tasks: tasks?,
+        webhooks: webhooks?,
         providers: providers.valid,
         tenants,
         version,

@@ -6,8 +6,10 @@ use taskgate_core::Secret;
 
 use super::fields::{duration, http_url, socket_addr};
 use crate::problems::Problems;
-use crate::raw::{RawCluster, RawServer, RawStore, RawTasks};
-use crate::ready::{ClusterConfig, ServerConfig, StoreConfig, TaskTimings, DEFAULT_SQLITE_PATH};
+use crate::raw::{RawCluster, RawServer, RawStore, RawTasks, RawWebhooks};
+use crate::ready::{
+    ClusterConfig, ServerConfig, StoreConfig, TaskTimings, WebhookSettings, DEFAULT_SQLITE_PATH,
+};
 
 pub(crate) fn server(raw: &RawServer, problems: &mut Problems) -> Option<ServerConfig> {
     let d = ServerConfig::default();
@@ -199,6 +201,29 @@ pub(crate) fn tasks(raw: &RawTasks, problems: &mut Problems) -> Option<TaskTimin
         refresh_after: refresh_after?,
         not_found_grace: not_found_grace?,
         watch_every: watch_every?,
+        give_up_after: give_up_after?,
+    })
+}
+
+pub(crate) fn webhooks(raw: &RawWebhooks, problems: &mut Problems) -> Option<WebhookSettings> {
+    let d = WebhookSettings::default();
+    let mut field = |raw: &Option<String>, default, name: &str| {
+        duration(
+            raw.as_deref(),
+            default,
+            true,
+            &format!("webhooks.{name}"),
+            problems,
+        )
+    };
+    let timeout = field(&raw.timeout, d.timeout, "timeout");
+    let retry_base = field(&raw.retry_base, d.retry_base, "retry_base");
+    let retry_max = field(&raw.retry_max, d.retry_max, "retry_max");
+    let give_up_after = field(&raw.give_up_after, d.give_up_after, "give_up_after");
+    Some(WebhookSettings {
+        timeout: timeout?,
+        retry_base: retry_base?,
+        retry_max: retry_max?,
         give_up_after: give_up_after?,
     })
 }

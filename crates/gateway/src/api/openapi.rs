@@ -41,6 +41,7 @@ impl Modify for BearerAuth {
         crate::api::tasks::get_task,
         crate::api::tasks::list_tasks,
         crate::api::tasks::cancel_task,
+        crate::api::tasks::task_events,
         crate::api::providers::list_providers,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -2,9 +2,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::Utc;
+use futures::StreamExt;
 use taskgate_core::Task;
 
 use crate::error::ApiError;
@@ -12,7 +13,7 @@ use crate::extract::{ApiQuery, JsonBody};
 use crate::layers::auth::Caller;
 use crate::state::AppState;
 use crate::tasks::list::{ListParams, TaskList};
-use crate::tasks::{cancel, create, list, refresh};
+use crate::tasks::{cancel, create, list, read};
 
 /// Create a task.
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
@@ -42,43 +43,60 @@ pub async fn create_task(
         .into_response())
 }
 
+/// Query of the read route.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReadParams {
+    /// Long-poll: answer as soon as the task is finished, or after this many seconds (≤ 60).
+    pub wait: Option<String>,
+}
+
 /// Read a task, refreshing it from the provider first when it is unfinished and stale.
 #[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path, description = "task id")),
+    params(("id" = String, Path, description = "task id"), ReadParams),
     responses((status = 200, description = "the task", body = Task), (status = 404, description = "no such task", body = crate::api::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_task(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<ReadParams>,
 ) -> Result<Response, ApiError> {
-    let record = state
-        .store
-        .get(&caller.tenant, &id)
-        .await?
-        .ok_or_else(ApiError::task_not_found)?;
-    if refresh::is_fresh(&record, &caller.runtime, Utc::now()) {
-        return Ok(Json(record.task).into_response());
+    let wait = read::parse_wait(params.wait.as_deref())?;
+    let (task, stale) = read::read(&state, &caller, &id).await?;
+    let task = read::wait_for_end(&state, &caller, task, wait).await?;
+    let mut response = Json(task).into_response();
+    if let Some(stale) = stale {
+        response
+            .headers_mut()
+            .insert(STALE_HEADER, HeaderValue::from_static(stale.as_str()));
     }
-    let work = refresh::refresh(state.clone(), caller.runtime.clone(), record);
-    match state.refreshes.run(&id, work).await {
-        Some(Ok(refreshed)) => {
-            let mut response = Json(refreshed.record.task).into_response();
-            if let Some(stale) = refreshed.stale {
-                response
-                    .headers_mut()
-                    .insert(STALE_HEADER, HeaderValue::from_static(stale.as_str()));
-            }
-            Ok(response)
-        }
-        Some(Err(e)) => {
-            tracing::error!(task = %id, error = %e, "refresh could not be stored");
-            Err(ApiError::Unavailable(
-                "the task store is unavailable; try again".into(),
-            ))
-        }
-        None => Err(ApiError::Internal),
-    }
+    Ok(response)
+}
+
+/// Server-Sent Events: `event: task` now and on every change of status or progress; the
+/// stream ends after the terminal one.
+#[utoipa::path(get, path = "/v1/tasks/{id}/events", tag = "tasks",
+    params(("id" = String, Path, description = "task id")),
+    responses((status = 200, description = "text/event-stream of `task` events", content_type = "text/event-stream"), (status = 404, description = "no such task", body = crate::api::openapi::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn task_events(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (task, _) = read::read(&state, &caller, &id).await?;
+    let events = read::changes(state, caller, task).map(|task| {
+        Ok::<_, std::convert::Infallible>(
+            Event::default()
+                .event("task")
+                .json_data(&*task)
+                .unwrap_or_else(|_| Event::default().event("task")),
+        )
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
 }
 
 /// Set when a read serves the stored state because the provider could not be asked.

@@ -6,6 +6,7 @@ use taskgate_core::{FailureClass, Task};
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
 use crate::state::AppState;
+use crate::tasks::commit::commit;
 use crate::traffic::upstream::CallError;
 
 /// Attempts to store the canceled state before giving up on write races.
@@ -67,7 +68,7 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> Result<Task,
             )));
         }
         record.next_check_at = None;
-        if state.store.update(&record).await?.is_some() {
+        if commit(state, false, &record).await?.is_some() {
             return Ok(record.task);
         }
         record = state

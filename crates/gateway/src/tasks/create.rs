@@ -60,6 +60,12 @@ pub async fn create(
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     if let Some(url) = &request.callback_url {
         check_callback_url(tenant, url)?;
+        if tenant.webhook_secret.is_none() {
+            return Err(ApiError::InvalidRequest(
+                "callback_url: this tenant has no webhook_secret configured to sign webhooks"
+                    .into(),
+            ));
+        }
     }
     let metadata = request.metadata.clone().unwrap_or_default();
     if serde_json::to_vec(&metadata).map_or(0, |v| v.len()) > MAX_METADATA_BYTES {
@@ -332,7 +338,12 @@ async fn store_created(
         metadata,
         Utc::now(),
     );
-    let record = TaskRecord::new(caller.tenant.clone(), task, request.callback_url.clone());
+    let mut record = TaskRecord::new(caller.tenant.clone(), task, request.callback_url.clone());
+    // Nothing to learn from the provider right after its create: the watcher's first look
+    // comes one period later.
+    let first_look = chrono::Duration::from_std(caller.runtime.config.tasks.watch_every)
+        .unwrap_or(chrono::Duration::MAX);
+    record.next_check_at = Some(record.task.created_at + first_look);
     if let Err(e) = state.store.insert(&record).await {
         // The provider has the task but we could not keep it: log everything needed to
         // recover it by hand, and tell the client it failed.

@@ -1,8 +1,10 @@
 //! What the API does with tasks: create with routing and fallback, refresh, cancel, list.
 
 pub mod cancel;
+pub mod commit;
 pub mod create;
 pub mod list;
+pub mod read;
 pub mod refresh;
 pub mod singleflight;
 

@@ -9,6 +9,7 @@ use taskgate_store::TaskRecord;
 
 use crate::runtime::Runtime;
 use crate::state::AppState;
+use crate::tasks::commit::commit;
 use crate::traffic::upstream::CallError;
 
 /// Why a refresh could not even record its result.
@@ -38,6 +39,15 @@ impl Stale {
     }
 }
 
+/// Who asks for the refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    /// A client read: never waits for the provider's budget.
+    Read,
+    /// The background watcher: may wait for the budget up to `watch_every`.
+    Watcher,
+}
+
 /// A refreshed record, and whether it could not be brought up to date.
 #[derive(Debug, Clone)]
 pub struct Refreshed {
@@ -64,18 +74,28 @@ pub async fn refresh(
     state: AppState,
     runtime: Arc<Runtime>,
     record: TaskRecord,
+    asker: Asker,
 ) -> Result<Refreshed, StoreFailure> {
     let mut next = record.clone();
-    let stale = poll_into(&state, &runtime, &mut next).await;
+    let max_wait = match asker {
+        Asker::Read => std::time::Duration::ZERO,
+        Asker::Watcher => runtime.config.tasks.watch_every,
+    };
+    let stale = poll_into(&state, &runtime, &mut next, max_wait).await;
+    let now = Utc::now();
+    let timings = &runtime.config.tasks;
     if matches!(
         stale,
         Some(Stale::ProviderRateLimited | Stale::ProviderUnavailable)
     ) {
-        // Nothing was asked: nothing to write.
-        return Ok(Refreshed { record, stale });
+        // Nothing was asked. A read writes nothing; the watcher puts the task back in line.
+        if asker == Asker::Read {
+            return Ok(Refreshed { record, stale });
+        }
+        next = record.clone();
+        next.next_check_at = Some(now + jittered(to_chrono(timings.watch_every)));
+        return store(&state, &record, next, stale).await;
     }
-    let now = Utc::now();
-    let timings = &runtime.config.tasks;
     if !next.task.is_terminal() && now - next.task.created_at > to_chrono(timings.give_up_after) {
         next.task.fail(
             TaskError::new(
@@ -86,8 +106,37 @@ pub async fn refresh(
         );
     }
     next.refreshed_at = Some(now);
-    next.next_check_at = (!next.task.is_terminal()).then(|| now + to_chrono(timings.watch_every));
-    let stored = match state.store.update(&next).await {
+    next.next_check_at =
+        (!next.task.is_terminal()).then(|| now + next_interval(&next, now, timings.watch_every));
+    store(&state, &record, next, stale).await
+}
+
+/// How long until the watcher looks again: `watch_every` for a task that changed lately,
+/// growing to 8× for one that has not changed for a long time; ±10 % so tasks created
+/// together spread out.
+fn next_interval(
+    record: &TaskRecord,
+    now: DateTime<Utc>,
+    watch_every: std::time::Duration,
+) -> chrono::Duration {
+    let base = to_chrono(watch_every);
+    let quiet = (now - record.task.updated_at) / 2;
+    jittered(quiet.clamp(base, base * 8))
+}
+
+fn jittered(d: chrono::Duration) -> chrono::Duration {
+    use rand::Rng;
+    let factor = rand::thread_rng().gen_range(0.9..1.1);
+    chrono::Duration::milliseconds((d.num_milliseconds() as f64 * factor) as i64)
+}
+
+async fn store(
+    state: &AppState,
+    record: &TaskRecord,
+    mut next: TaskRecord,
+    stale: Option<Stale>,
+) -> Result<Refreshed, StoreFailure> {
+    let stored = match commit(state, record.task.is_terminal(), &next).await {
         Ok(Some(version)) => {
             next.version = version;
             next
@@ -106,7 +155,12 @@ pub async fn refresh(
     })
 }
 
-async fn poll_into(state: &AppState, runtime: &Runtime, record: &mut TaskRecord) -> Option<Stale> {
+async fn poll_into(
+    state: &AppState,
+    runtime: &Runtime,
+    record: &mut TaskRecord,
+    max_wait: std::time::Duration,
+) -> Option<Stale> {
     let task = &mut record.task;
     let Some(upstream) = state.upstream(runtime, &task.provider) else {
         tracing::warn!(task = %task.id, provider = %task.provider, "provider no longer configured; serving stored state");
@@ -117,7 +171,7 @@ async fn poll_into(state: &AppState, runtime: &Runtime, record: &mut TaskRecord)
         .tenant(&record.tenant)
         .and_then(|t| t.upstream_keys.get(&task.provider));
     match upstream
-        .poll(&provider_task_id, task.task_type, tenant_key)
+        .poll(&provider_task_id, task.task_type, tenant_key, max_wait)
         .await
     {
         Ok(snapshot) => {

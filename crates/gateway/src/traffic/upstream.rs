@@ -32,8 +32,9 @@ pub enum CallError {
 enum Wait {
     /// Creates and cancels wait a little (`limit_wait`).
     Short,
-    /// Reads never wait: the stored state is served instead.
-    Never,
+    /// Up to this long: zero for client reads (the stored state is served instead), longer
+    /// for the background watcher.
+    Up(Duration),
 }
 
 /// One provider with its guard, for the calls of one request.
@@ -61,7 +62,7 @@ impl Upstream<'_> {
         };
         let max_wait = match wait {
             Wait::Short => self.config.limit_wait,
-            Wait::Never => Duration::ZERO,
+            Wait::Up(d) => d,
         };
         budget
             .acquire(max_wait)
@@ -141,14 +142,15 @@ impl Upstream<'_> {
         .await
     }
 
-    /// Polls the task; never waits for a budget unit (the caller serves stored state).
+    /// Polls the task, waiting at most `max_wait` for a budget unit.
     pub async fn poll(
         &self,
         provider_task_id: &str,
         task_type: TaskType,
         key: Option<&Secret>,
+        max_wait: Duration,
     ) -> Result<Snapshot, CallError> {
-        self.guarded(Wait::Never, read_retry_safe, || {
+        self.guarded(Wait::Up(max_wait), read_retry_safe, || {
             self.provider.poll(provider_task_id, task_type, key)
         })
         .await

@@ -1,0 +1,20 @@
+//! What happens to tasks when nobody asks: the watcher refreshes unfinished tasks, the
+//! event hub wakes long-polls and SSE streams, the outbox delivers signed webhooks.
+
+pub mod events;
+pub mod signing;
+pub mod watcher;
+pub mod webhooks;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::state::AppState;
+
+/// Starts the background loops; they stop when `stop` turns true.
+pub fn spawn(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(watcher::run(state.clone(), stop.clone())),
+        tokio::spawn(webhooks::run(state.clone(), stop)),
+    ]
+}

@@ -1,0 +1,151 @@
+//! Reading a task: refresh-on-read through single-flight, and waiting for its end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use taskgate_core::Task;
+
+use crate::error::ApiError;
+use crate::layers::auth::Caller;
+use crate::state::AppState;
+use crate::tasks::refresh::{self, Asker, Stale};
+
+/// Longest long-poll a client may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The task, refreshed from its provider first when it is unfinished and stale.
+pub async fn read(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(Task, Option<Stale>), ApiError> {
+    let record = state
+        .store
+        .get(&caller.tenant, id)
+        .await?
+        .ok_or_else(ApiError::task_not_found)?;
+    if refresh::is_fresh(&record, &caller.runtime, Utc::now()) {
+        return Ok((record.task, None));
+    }
+    let work = refresh::refresh(state.clone(), caller.runtime.clone(), record, Asker::Read);
+    match state.refreshes.run(id, work).await {
+        Some(Ok(refreshed)) => Ok((refreshed.record.task, refreshed.stale)),
+        Some(Err(e)) => {
+            tracing::error!(task = %id, error = %e, "refresh could not be stored");
+            Err(ApiError::Unavailable(
+                "the task store is unavailable; try again".into(),
+            ))
+        }
+        None => Err(ApiError::Internal),
+    }
+}
+
+/// Parses `wait` (whole seconds, 0 to 60).
+pub fn parse_wait(text: Option<&str>) -> Result<Duration, ApiError> {
+    let Some(text) = text else {
+        return Ok(Duration::ZERO);
+    };
+    match text.parse::<u64>() {
+        Ok(n) if n <= MAX_WAIT.as_secs() => Ok(Duration::from_secs(n)),
+        _ => Err(ApiError::InvalidRequest(format!(
+            "wait: must be a whole number of seconds from 0 to {}",
+            MAX_WAIT.as_secs()
+        ))),
+    }
+}
+
+/// Waits up to `wait` for `task` to finish, woken by the task's events (the watcher or
+/// another reader moves it); costs no upstream call of its own.
+pub async fn wait_for_end(
+    state: &AppState,
+    caller: &Caller,
+    task: Task,
+    wait: Duration,
+) -> Result<Task, ApiError> {
+    if task.is_terminal() || wait.is_zero() {
+        return Ok(task);
+    }
+    let mut subscription = state.events.subscribe(&task.id);
+    // A change between the read and the subscription would be missed: look once more.
+    let latest = latest(state, caller, &task.id).await?.unwrap_or(task);
+    if latest.is_terminal() {
+        return Ok(latest);
+    }
+    let ended = match tokio::time::timeout(
+        wait,
+        subscription
+            .receiver
+            .wait_for(|t| t.as_ref().is_some_and(|t| t.is_terminal())),
+    )
+    .await
+    {
+        Ok(Ok(seen)) => seen.as_ref().map(|t| Task::clone(t)),
+        _ => None,
+    };
+    match ended {
+        Some(task) => Ok(task),
+        None => latest_or(state, caller, latest).await,
+    }
+}
+
+async fn latest(state: &AppState, caller: &Caller, id: &str) -> Result<Option<Task>, ApiError> {
+    Ok(state.store.get(&caller.tenant, id).await?.map(|r| r.task))
+}
+
+async fn latest_or(state: &AppState, caller: &Caller, fallback: Task) -> Result<Task, ApiError> {
+    Ok(latest(state, caller, &fallback.id)
+        .await?
+        .unwrap_or(fallback))
+}
+
+/// The stream of a task's states for SSE: the current one, then each change of status or
+/// progress, ending after the terminal one.
+pub fn changes(
+    state: AppState,
+    caller: Caller,
+    first: Task,
+) -> impl futures::Stream<Item = Arc<Task>> + Send {
+    let subscription = state.events.subscribe(&first.id);
+    let start = (
+        Some(Arc::new(first)),
+        subscription,
+        None::<Arc<Task>>,
+        false,
+        state,
+        caller,
+    );
+    futures::stream::unfold(
+        start,
+        |(pending, mut sub, last, done, state, caller)| async move {
+            if done {
+                return None;
+            }
+            if let Some(task) = pending {
+                let finished = task.is_terminal();
+                return Some((
+                    task.clone(),
+                    (None, sub, Some(task), finished, state, caller),
+                ));
+            }
+            loop {
+                if sub.receiver.changed().await.is_err() {
+                    return None;
+                }
+                let Some(task) = sub.receiver.borrow_and_update().clone() else {
+                    continue;
+                };
+                let moved = last
+                    .as_ref()
+                    .is_none_or(|l| l.status != task.status || l.progress != task.progress);
+                if moved {
+                    let finished = task.is_terminal();
+                    return Some((
+                        task.clone(),
+                        (None, sub, Some(task), finished, state, caller),
+                    ));
+                }
+            }
+        },
+    )
+}
