@@ -136,6 +136,9 @@ async fn store(
     mut next: TaskRecord,
     stale: Option<Stale>,
 ) -> Result<Refreshed, StoreFailure> {
+    // The refresh is the work a watcher lease was taken for: done, so free it.
+    next.lease_owner = None;
+    next.lease_until = None;
     let stored = match commit(state, record.task.is_terminal(), &next).await {
         Ok(Some(version)) => {
             next.version = version;
