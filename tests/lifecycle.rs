@@ -356,3 +356,59 @@ async fn a_thousand_unfinished_tasks_are_watched_within_the_providers_rate_limit
         "the watcher should use the budget: only {polls} polls"
     );
 }
+
+const CALLBACKS: &str = r#"
+server: {listen: 127.0.0.1:0, admin_listen: 127.0.0.1:0, public_url: "https://gateway.internal:8443/"}
+store: ${STORE}
+tasks: {refresh_after: 1h, not_found_grace: 5s, watch_every: 1h, give_up_after: 2h}
+providers:
+  comet-compat: {type: cometapi_compat, base_url: "${SIM}", api_key: k-compat, retries: 0}
+tenants:
+  acme:
+    keys: ["${KEY_A_HASH}"]
+    routes: {character_performance: [comet-compat]}
+"#;
+
+#[tokio::test]
+async fn a_provider_callback_with_the_right_token_triggers_a_repoll_and_a_wrong_one_is_404() {
+    let h = Harness::start_with(CALLBACKS, "{kind: memory}").await;
+    let task = h
+        .create(json!({"type": "character_performance", "input": {"character_url": "https://i.example/a.png", "reference_video_url": "https://v.example/b.mp4"}}))
+        .await;
+    let ptid = task["provider_task_id"].as_str().unwrap();
+    let sent = h.sim.task(ptid).unwrap().body["callback_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let prefix = format!(
+        "https://gateway.internal:8443/callbacks/acme/{}/",
+        task["id"].as_str().unwrap()
+    );
+    assert!(sent.starts_with(&prefix), "{sent}");
+    let path = sent.trim_start_matches("https://gateway.internal:8443");
+    // Neither reads (refresh_after 1h) nor the watcher (1h) poll: only the callback does.
+    assert_eq!(h.sim.task(ptid).unwrap().polls, 0);
+    let res = h
+        .http
+        .post(h.url(path))
+        .body("{\"status\":\"3\",\"anything\":true}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let start = Instant::now();
+    while h.sim.task(ptid).unwrap().polls == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no re-poll after the callback"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let forged = format!("{prefix}{}", "0".repeat(64)).replace("https://gateway.internal:8443", "");
+    expect_error(
+        h.http.post(h.url(&forged)).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+}

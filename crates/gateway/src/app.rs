@@ -12,7 +12,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::api::{admin, openapi, providers, tasks};
+use crate::api::{admin, callbacks, openapi, providers, tasks};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::layers::auth::AuthLayer;
@@ -78,6 +78,10 @@ pub fn tenant_router(state: AppState) -> Router {
     let router = Router::new()
         .merge(authed)
         .route("/openapi.json", get(openapi::openapi_json))
+        .route(
+            "/callbacks/{tenant}/{id}/{token}",
+            post(callbacks::provider_callback),
+        )
         .fallback(no_such_route)
         .with_state(state);
     with_common_layers(router, body_limit, timeout)

@@ -1,6 +1,7 @@
 //! The HTTP routes: the tenant API and the admin listener.
 
 pub mod admin;
+pub mod callbacks;
 pub mod openapi;
 pub mod providers;
 pub mod tasks;

@@ -12,6 +12,7 @@ use taskgate_store::{Reservation, TaskRecord};
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
 use crate::state::AppState;
+use crate::tasks::callback_token;
 use crate::traffic::upstream::CallError;
 
 /// How long an `Idempotency-Key` binds its request.
@@ -204,7 +205,7 @@ async fn create_upstream(
     metadata: Map<String, Value>,
 ) -> Result<Created, ApiError> {
     let _slot = reserve_unfinished_slot(state, caller, tenant).await?;
-    let options = CreateOptions { callback_url: None };
+    let task_id = format!("task_{}", ulid::Ulid::new());
     let mut last_error: Option<ApiError> = None;
     let mut all_open = true;
     for name in candidates {
@@ -215,14 +216,31 @@ async fn create_upstream(
             continue;
         }
         let key = tenant.upstream_keys.get(name);
+        // Providers that take a callback get the gateway's own, when it has a public address.
+        let options = CreateOptions {
+            callback_url: caller
+                .runtime
+                .config
+                .server
+                .public_url
+                .as_ref()
+                .map(|public| {
+                    callback_token::url(
+                        public,
+                        upstream.provider.key(None),
+                        &caller.tenant,
+                        &task_id,
+                    )
+                }),
+        };
         let outcome = upstream.create(input, &options, key).await;
         if !matches!(outcome, Err(CallError::CircuitOpen)) {
             all_open = false;
         }
         match outcome {
             Ok(provider_task_id) => {
-                return store_created(state, caller, request, name, provider_task_id, metadata)
-                    .await;
+                let ids = (task_id, provider_task_id);
+                return store_created(state, caller, request, name, ids, metadata).await;
             }
             Err(CallError::CircuitOpen) => {
                 tracing::info!(provider = %name, "circuit open; trying the next provider");
@@ -326,10 +344,9 @@ async fn store_created(
     caller: &Caller,
     request: &CreateTaskRequest,
     provider: &str,
-    provider_task_id: String,
+    (id, provider_task_id): (String, String),
     metadata: Map<String, Value>,
 ) -> Result<Created, ApiError> {
-    let id = format!("task_{}", ulid::Ulid::new());
     let task = Task::accepted(
         id,
         request.task_type,

@@ -1,5 +1,6 @@
 //! What the API does with tasks: create with routing and fallback, refresh, cancel, list.
 
+pub mod callback_token;
 pub mod cancel;
 pub mod commit;
 pub mod create;

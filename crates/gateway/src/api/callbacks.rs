@@ -1,0 +1,39 @@
+//! `POST /callbacks/{tenant}/{id}/{token}`: a provider says a task changed. The body is
+//! never trusted (its format is undocumented): a valid call only triggers a re-poll.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tasks::callback_token;
+use crate::tasks::refresh::{self, Asker};
+
+pub async fn provider_callback(
+    State(state): State<AppState>,
+    Path((tenant, id, token)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let runtime = state.runtime.load_full();
+    let record = state
+        .store
+        .get(&tenant, &id)
+        .await?
+        .ok_or_else(ApiError::task_not_found)?;
+    let valid = runtime
+        .provider(&record.task.provider)
+        .is_some_and(|p| callback_token::matches(p.key(None), &tenant, &id, &token));
+    if !valid {
+        // Exactly as for an unknown task: a wrong token teaches nothing.
+        return Err(ApiError::task_not_found());
+    }
+    if !record.task.is_terminal() {
+        let work = refresh::refresh(state.clone(), runtime, record, Asker::Watcher);
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Some(Err(e)) = state.refreshes.run(&id, work).await {
+                tracing::warn!(task = %id, error = %e, "callback re-poll could not be stored");
+            }
+        });
+    }
+    Ok(StatusCode::ACCEPTED)
+}
