@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""taskgate's benchmark harness: one command, one machine, every target side by side.
+
+Starts the provider simulator (the upstream), nginx as a plain reverse proxy to it (the
+reference for what forwarding costs here), and taskgate (release build) on SQLite, then
+drives each scenario with wrk at the same concurrency and duration, several rounds, and
+reports medians. Writes the tables to BENCHMARKS.md (or --out).
+
+    python3 bench/run.py                 # the full run (about 10 minutes)
+    python3 bench/run.py --quick         # a smoke run (short rounds)
+
+Everything listens on 127.0.0.1 only.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIM_PORT, NGINX_PORT, GW_PORT, ADMIN_PORT = 18090, 18081, 18080, 19090
+KEY = "tg_bench_key_0123456789abcdef0123456789abcdef"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def ensure_tools():
+    missing = [t for t in ("wrk", "nginx") if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
+    if missing:
+        print(f"installing {' '.join(missing)} from Debian's packages", flush=True)
+        sh(["apt-get", "update", "-qq"])
+        pkgs = ["wrk" if m == "wrk" else "nginx-light" for m in missing]
+        sh(["apt-get", "install", "-y", "-qq", *pkgs])
+
+
+def http(method, url, body=None, key=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    with urllib.request.urlopen(req, timeout=30) as res:
+        raw = res.read()
+        return json.loads(raw) if raw else None
+
+
+def wait_http(url, limit=60):
+    start = time.time()
+    while time.time() - start < limit:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer")
+
+
+def proc_stats(pid):
+    """(rss_kib, peak_rss_kib, cpu_seconds) of a process."""
+    rss = hwm = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    return rss, hwm, cpu
+
+
+def parse_wrk(out):
+    """requests/s, p50/p99/max latency in ms, errors, requests from `wrk --latency`."""
+    def ms(text):
+        text = text.strip()
+        for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60000.0)):
+            if text.endswith(unit):
+                return float(text[: -len(unit)]) * factor
+        return float(text)
+
+    r = {"rps": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0, "errors": 0, "requests": 0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            r["rps"] = float(parts[1])
+        elif line.strip().startswith("50%"):
+            r["p50"] = ms(parts[1])
+        elif line.strip().startswith("99%"):
+            r["p99"] = ms(parts[1])
+        elif line.strip().startswith("Latency") and len(parts) >= 4 and "Distribution" not in line:
+            r["max"] = ms(parts[3])
+        elif "requests in" in line:
+            r["requests"] = int(parts[0])
+        elif line.strip().startswith("Non-2xx"):
+            r["errors"] += int(parts[-1])
+        elif line.strip().startswith("Socket errors"):
+            r["errors"] += sum(int(p.strip(",")) for p in parts if p.strip(",").isdigit())
+    return r
+
+
+def wrk(url, script, env, conns, secs):
+    cmd = ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{secs}s", "--latency", "-s", os.path.join(HERE, script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env}, check=True).stdout
+    return parse_wrk(out)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix="taskgate-bench-")
+        self.procs = []
+        self.results = {}
+        self.notes = []
+
+    def start(self, cmd, **kw):
+        p = subprocess.Popen(cmd, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+    def build(self):
+        print("building release binaries", flush=True)
+        sh(["cargo", "build", "--release", "--locked", "-p", "taskgate", "-p", "taskgate-sim"], cwd=ROOT)
+        self.bin = os.path.join(ROOT, "target", "release")
+
+    def start_sim(self):
+        self.sim = self.start([os.path.join(self.bin, "taskgate-sim"), "--listen", f"127.0.0.1:{SIM_PORT}",
+                               "--not-visible-ms", "0", "--queued-ms", "3600000"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(f"http://127.0.0.1:{SIM_PORT}/_sim/stats")
+
+    def start_nginx(self):
+        conf = os.path.join(self.tmp, "nginx.conf")
+        with open(os.path.join(HERE, "nginx.conf")) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace("@TMP@", self.tmp).replace("@PORT@", str(NGINX_PORT)).replace("@UPSTREAM@", f"127.0.0.1:{SIM_PORT}"))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.nginx = self.start([nginx, "-c", conf, "-p", self.tmp, "-g", "daemon off;"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(f"http://127.0.0.1:{NGINX_PORT}/_sim/stats")
+
+    def start_gateway(self):
+        key_hash = subprocess.run([os.path.join(self.bin, "taskgate"), "key", "hash", KEY],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        with open(os.path.join(HERE, "taskgate.yaml")) as f:
+            text = f.read()
+        config = os.path.join(self.tmp, "taskgate.yaml")
+        with open(config, "w") as f:
+            f.write(text.replace("@DB@", os.path.join(self.tmp, "bench.db")).replace("@SIM@", f"http://127.0.0.1:{SIM_PORT}")
+                    .replace("@KEYHASH@", key_hash).replace("@PORT@", str(GW_PORT)).replace("@ADMIN@", str(ADMIN_PORT)))
+        env = {**os.environ, "RUST_LOG": "warn"}
+        self.gw = self.start([os.path.join(self.bin, "taskgate"), "serve", "--config", config],
+                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "gateway.log"), "w"), env=env)
+        wait_http(f"http://127.0.0.1:{ADMIN_PORT}/healthz")
+        time.sleep(1)
+        self.idle_rss = proc_stats(self.gw.pid)[0]
+
+    def create_tasks(self, n, sim_script):
+        http("POST", f"http://127.0.0.1:{SIM_PORT}/_sim/scenario", sim_script)
+        body = {"type": "text_to_video", "input": {"prompt": "a red fox runs through snow"}}
+        url = f"http://127.0.0.1:{GW_PORT}/v1/tasks"
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            tasks = list(pool.map(lambda _: http("POST", url, body, KEY), range(n)))
+        return tasks
+
+    def scenario(self, name, url, script, env, conns=None, rounds=None, secs=None, target_pid=None):
+        conns = conns or self.args.connections
+        rounds = rounds or self.args.rounds
+        secs = secs or self.args.seconds
+        runs = []
+        cpu = 0.0
+        requests = 0
+        for _ in range(rounds):
+            before = proc_stats(target_pid)[2] if target_pid else 0.0
+            r = wrk(url, script, env, conns, secs)
+            if target_pid:
+                cpu += proc_stats(target_pid)[2] - before
+            requests += r["requests"]
+            runs.append(r)
+        med = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "max")}
+        med["errors"] = sum(r["errors"] for r in runs)
+        med["rounds"] = [round(r["rps"]) for r in runs]
+        if target_pid:
+            med["cpu_per_100k"] = cpu / max(requests, 1) * 100_000
+            med["peak_rss_mib"] = proc_stats(target_pid)[1] / 1024
+        self.results[name] = med
+        print(f"{name:<34} {med['rps']:>9.0f} req/s  p50 {med['p50']:.2f} ms  p99 {med['p99']:.2f} ms  errors {med['errors']}", flush=True)
+        return med
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short rounds, for a smoke run")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = 3, 1
+    ensure_tools()
+    b = Bench(args)
+    try:
+        if args.no_build:
+            b.bin = os.path.join(ROOT, "target", "release")
+        else:
+            b.build()
+        b.start_sim()
+        b.start_nginx()
+        b.start_gateway()
+        run(b)
+    finally:
+        b.stop_all()
+    from report import write_report
+    write_report(b, args)
+    print(f"wrote {args.out}")
+
+
+def run(b):
+    gw, ng = f"http://127.0.0.1:{GW_PORT}", f"http://127.0.0.1:{NGINX_PORT}"
+    unfinished = b.create_tasks(2000, {"not_visible_ms": 0, "queued_ms": 3600000, "run_ms": 1000})
+    finished = b.create_tasks(2000, {"not_visible_ms": 0, "queued_ms": 0, "run_ms": 0})
+    ids_unfinished = os.path.join(b.tmp, "unfinished.txt")
+    ids_finished = os.path.join(b.tmp, "finished.txt")
+    with open(ids_unfinished, "w") as f:
+        f.write("\n".join(t["id"] for t in unfinished) + "\n")
+    with open(ids_finished, "w") as f:
+        f.write("\n".join(t["id"] for t in finished) + "\n")
+    # Finish the second batch in the store: one read each.
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda t: http("GET", f"{gw}/v1/tasks/{t['id']}", key=KEY), finished))
+    poll_id = unfinished[0]["provider_task_id"]
+    poll_path = f"/api/v1/get_runway/{poll_id}"
+    env = {"KEY": KEY, "PATH_ONE": poll_path, "PROVIDER_KEY": "bench-provider-key"}
+    pid = b.gw.pid
+    b.scenario("(a) nginx: provider poll", f"{ng}{poll_path}", "get_one.lua", {**env, "AUTH": "bench-provider-key"})
+    b.scenario("(b) taskgate: pass-through poll", f"{gw}/proxy/makevid{poll_path}", "get_one.lua", {**env, "AUTH": KEY}, target_pid=pid)
+    b.scenario("(c) taskgate: refreshed reads", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_unfinished, "AUTH": KEY}, target_pid=pid)
+    b.scenario("(d) taskgate: finished reads", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, target_pid=pid)
+    http("POST", f"http://127.0.0.1:{SIM_PORT}/_sim/scenario", {"not_visible_ms": 0, "queued_ms": 3600000})
+    b.scenario("(e) taskgate: creates (SQLite)", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, target_pid=pid)
+    # Scale with concurrency.
+    b.curve = []
+    for c in (1, 16, 64, 256):
+        d = b.scenario(f"(d) finished reads, c={c}", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid)
+        e = b.scenario(f"(e) creates, c={c}", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid)
+        b.curve.append((c, d, e))
+    b.final_rss = proc_stats(pid)[0]
+    b.peak_rss = proc_stats(pid)[1]
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, HERE)
+    main()
