@@ -41,6 +41,12 @@ pub struct Shared {
     /// Webhook deliveries: no redirects (a callback must not bounce us elsewhere).
     pub webhook_http: reqwest::Client,
     pub webhook_attempts: crate::lifecycle::webhooks::AttemptCounts,
+    /// JSON of finished tasks, ready to serve.
+    pub finished: crate::tasks::finished_cache::FinishedCache,
+    /// When this process last polled a task whose poll changed nothing (not written to
+    /// the store: nothing to keep), so reads within `refresh_after` do not poll again.
+    pub polled_at:
+        std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
 }
 
 impl AppState {
@@ -62,6 +68,8 @@ impl AppState {
                     .build()
                     .unwrap_or_default(),
                 webhook_attempts: Default::default(),
+                finished: Default::default(),
+                polled_at: Default::default(),
             }),
         }
     }

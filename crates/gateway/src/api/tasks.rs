@@ -63,15 +63,29 @@ pub async fn get_task(
     ApiQuery(params): ApiQuery<ReadParams>,
 ) -> Result<Response, ApiError> {
     let wait = read::parse_wait(params.wait.as_deref())?;
+    if let Some(json) = state.finished.get(&caller.tenant, &id) {
+        return Ok(json_response(json));
+    }
     let (task, stale) = read::read(&state, &caller, &id).await?;
     let task = read::wait_for_end(&state, &caller, task, wait).await?;
-    let mut response = Json(task).into_response();
+    let mut response = json_response(state.finished.json(&caller.tenant, &task));
     if let Some(stale) = stale {
         response
             .headers_mut()
             .insert(STALE_HEADER, HeaderValue::from_static(stale.as_str()));
     }
     Ok(response)
+}
+
+fn json_response(json: bytes::Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response()
 }
 
 /// Server-Sent Events: `event: task` now and on every change of status or progress; the

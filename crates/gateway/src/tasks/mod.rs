@@ -4,6 +4,7 @@ pub mod callback_token;
 pub mod cancel;
 pub mod commit;
 pub mod create;
+pub mod finished_cache;
 pub mod list;
 pub mod read;
 pub mod refresh;

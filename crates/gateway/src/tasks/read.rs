@@ -25,7 +25,7 @@ pub async fn read(
         .get(&caller.tenant, id)
         .await?
         .ok_or_else(ApiError::task_not_found)?;
-    if refresh::is_fresh(&record, &caller.runtime, Utc::now()) {
+    if refresh::is_fresh_here(state, &record, &caller.runtime, Utc::now()) {
         return Ok((record.task, None));
     }
     let work = refresh::refresh(state.clone(), caller.runtime.clone(), record, Asker::Read);

@@ -68,6 +68,26 @@ pub fn is_fresh(record: &TaskRecord, runtime: &Runtime, now: DateTime<Utc>) -> b
     record.refreshed_at.is_some_and(|at| now - at < window)
 }
 
+/// Like [`is_fresh`], counting polls this process made that changed nothing.
+pub fn is_fresh_here(
+    state: &AppState,
+    record: &TaskRecord,
+    runtime: &Runtime,
+    now: DateTime<Utc>,
+) -> bool {
+    if is_fresh(record, runtime, now) {
+        return true;
+    }
+    let window = to_chrono(runtime.config.tasks.refresh_after);
+    let polled = state
+        .polled_at
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    polled
+        .get(&record.task.id)
+        .is_some_and(|at| now - *at < window)
+}
+
 /// Polls the provider once and stores what it said. Upstream trouble leaves the task as
 /// it was (marked stale); only a store failure is an error.
 pub async fn refresh(
@@ -95,6 +115,15 @@ pub async fn refresh(
         next = record.clone();
         next.next_check_at = Some(now + jittered(to_chrono(timings.watch_every)));
         return store(&state, &record, next, stale).await;
+    }
+    if asker == Asker::Read && stale.is_none() && next.task == record.task {
+        // Nothing a client can see changed: no durable write, only a note that we asked.
+        let mut polled = state
+            .polled_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        polled.insert(record.task.id.clone(), now);
+        return Ok(Refreshed { record, stale });
     }
     if !next.task.is_terminal() && now - next.task.created_at > to_chrono(timings.give_up_after) {
         next.task.fail(
@@ -139,6 +168,11 @@ async fn store(
     // The refresh is the work a watcher lease was taken for: done, so free it.
     next.lease_owner = None;
     next.lease_until = None;
+    state
+        .polled_at
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&record.task.id);
     let stored = match commit(state, record.task.is_terminal(), &next).await {
         Ok(Some(version)) => {
             next.version = version;
