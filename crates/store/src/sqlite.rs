@@ -22,6 +22,7 @@ mod claim;
 mod connect;
 mod deliveries;
 mod error;
+mod group_commit;
 mod idempotency;
 mod row;
 mod tasks;
@@ -46,6 +47,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Reads only; the same pool as `writer` for an in-memory database.
     reader: SqlitePool,
+    /// Creates, committed in groups.
+    inserts: group_commit::Inserts,
 }
 
 impl SqliteStore {
@@ -53,13 +56,19 @@ impl SqliteStore {
     /// and brings its schema up to date. Opening the same file again is fine.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let (writer, reader) = connect::open_file(path).await?;
-        Ok(SqliteStore { writer, reader })
+        let inserts = group_commit::Inserts::spawn(writer.clone());
+        Ok(SqliteStore {
+            writer,
+            reader,
+            inserts,
+        })
     }
 
     /// A private database in memory, gone when the store is dropped (tests).
     pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
         let pool = connect::open_memory().await?;
         Ok(SqliteStore {
+            inserts: group_commit::Inserts::spawn(pool.clone()),
             writer: pool.clone(),
             reader: pool,
         })
@@ -76,7 +85,7 @@ impl SqliteStore {
 #[async_trait]
 impl TaskStore for SqliteStore {
     async fn insert(&self, record: &TaskRecord) -> Result<(), StoreError> {
-        tasks::insert(&self.writer, record).await
+        self.inserts.insert(record).await
     }
 
     async fn get(&self, tenant: &str, id: &str) -> Result<Option<TaskRecord>, StoreError> {

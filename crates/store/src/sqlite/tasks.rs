@@ -2,13 +2,14 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use super::error::{from_sqlx, is_unique_violation};
+use super::error::from_sqlx;
 use super::row::{TaskColumns, TaskRow};
 use super::timestamp::to_nanos;
 use crate::{ListQuery, StoreError, TaskRecord};
 
 /// Binds [`TaskColumns`] in order.
-const INSERT: &str = "INSERT INTO tasks (status, created_at, updated_at, next_check_at, \
+pub(super) const INSERT: &str =
+    "INSERT INTO tasks (status, created_at, updated_at, next_check_at, \
      lease_owner, lease_until, refreshed_at, callback_url, body, id, tenant, version) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
@@ -28,15 +29,6 @@ pub(super) const COUNT_UNFINISHED: &str = concat!(
     "SELECT COUNT(*) FROM tasks WHERE tenant = ?1 AND ",
     unfinished!()
 );
-
-pub(super) async fn insert(pool: &SqlitePool, record: &TaskRecord) -> Result<(), StoreError> {
-    let query = TaskColumns::of(record)?.bind(sqlx::query(INSERT));
-    match query.execute(pool).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate),
-        Err(e) => Err(from_sqlx(e)),
-    }
-}
 
 pub(super) async fn get(
     pool: &SqlitePool,
