@@ -80,16 +80,34 @@ impl Gateway {
         })
     }
 
-    /// Stops accepting, lets in-flight requests finish, and returns when both listeners are done.
+    /// Stops accepting, lets in-flight requests finish for up to `server.shutdown_grace`
+    /// (then drops the rest), and closes the store.
     pub async fn shutdown(self) {
+        let grace = self.state.runtime.load().config.server.shutdown_grace;
         let _ = self.stop.send(true);
-        for server in self.servers {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "listener failed"),
-                Err(e) => tracing::error!(error = %e, "listener task failed"),
+        let aborts: Vec<_> = self.servers.iter().map(JoinHandle::abort_handle).collect();
+        let drained = tokio::time::timeout(grace, async {
+            for server in self.servers {
+                match server.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "listener failed"),
+                    Err(e) if e.is_cancelled() => {}
+                    Err(e) => tracing::error!(error = %e, "listener task failed"),
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "shutdown grace over; dropping the requests still in flight"
+            );
+            for abort in aborts {
+                abort.abort();
             }
         }
+        self.state.store.close().await;
+        tracing::info!("taskgate stopped");
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use taskgate_store::TaskStore;
 
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::tasks::refresh::{Refreshed, StoreFailure};
 use crate::tasks::singleflight::SingleFlight;
@@ -31,6 +32,8 @@ pub struct Shared {
     /// Creates in flight per tenant, counted with the stored unfinished tasks against
     /// `max_unfinished_tasks`.
     pub creating: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// The Prometheus registry (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -43,6 +46,7 @@ impl AppState {
                 guards: Guards::default(),
                 tenant_budgets: Arc::new(Budgets::default()),
                 creating: std::sync::Mutex::new(std::collections::HashMap::new()),
+                metrics: Arc::new(Metrics::new()),
             }),
         }
     }
@@ -58,6 +62,7 @@ impl Shared {
             provider,
             config,
             guard: self.guards.for_provider(name, config),
+            metrics: self.metrics.clone(),
         })
     }
 }

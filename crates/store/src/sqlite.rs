@@ -36,7 +36,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use crate::{ListQuery, Reservation, StoreError, TaskRecord, TaskStore};
+use crate::{ListQuery, Reservation, StatusCount, StoreError, TaskRecord, TaskStore};
 
 /// Tasks and idempotency keys in an SQLite database file.
 #[derive(Debug, Clone)]
@@ -126,6 +126,14 @@ impl TaskStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<TaskRecord>, StoreError> {
         claim::claim_due(&self.writer, owner, now, lease, limit).await
+    }
+
+    async fn count_unfinished_by_provider(&self) -> Result<Vec<StatusCount>, StoreError> {
+        tasks::count_unfinished_by_provider(&self.reader).await
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await;
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

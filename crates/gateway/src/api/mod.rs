@@ -1,6 +1,8 @@
 //! The HTTP routes: the tenant API and the admin listener.
 
 pub mod admin;
+pub mod metrics;
 pub mod openapi;
 pub mod providers;
+pub mod proxy;
 pub mod tasks;
