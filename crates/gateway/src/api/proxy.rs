@@ -6,21 +6,19 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::Extension;
-use taskgate_core::{FailureClass, UpstreamError};
 
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::layers::auth::Caller;
-use crate::layers::request_id::{RequestId, X_REQUEST_ID};
-use crate::passthrough::body::{streamed, BodyFault, BodyWatch};
+use crate::layers::request_id::RequestId;
+use crate::passthrough::body::{streamed, BodyWatch};
+use crate::passthrough::failure::{refusal, transport_error};
 use crate::passthrough::headers;
 use crate::passthrough::target::{provider_name, upstream_url};
 use crate::passthrough::PassedThrough;
 use crate::state::AppState;
-use crate::traffic::upstream::CallError;
 
 const NO_SUCH_PROVIDER: ApiError = ApiError::NotFound("no such provider");
 
@@ -47,22 +45,13 @@ pub async fn forward(
     let body_limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
     let (parts, body) = request.into_parts();
 
-    let mut outgoing = headers::to_upstream(&parts.headers);
-    let mut auth = HeaderValue::try_from(format!("Bearer {}", key.expose()))
-        .map_err(|_| ApiError::Internal)?;
-    auth.set_sensitive(true);
-    outgoing.insert(header::AUTHORIZATION, auth);
-    for (dialect_name, value) in upstream.provider.dialect_headers() {
-        if let Ok(value) = HeaderValue::try_from(value.as_str()) {
-            outgoing.insert(*dialect_name, value);
-        }
-    }
-    if let Some(RequestId(id)) = request_id {
-        if let Ok(value) = HeaderValue::try_from(id) {
-            outgoing.insert(X_REQUEST_ID.clone(), value);
-        }
-    }
-
+    let outgoing = headers::to_upstream(
+        &parts.headers,
+        key,
+        upstream.provider.dialect_headers(),
+        request_id.as_ref().map(|r| r.0.as_str()),
+    )
+    .ok_or(ApiError::Internal)?;
     let watch = BodyWatch::default();
     let http = upstream.provider.http().clone();
     let mut builder = http.request(parts.method, url).headers(outgoing);
@@ -95,64 +84,4 @@ fn passed_back(answer: reqwest::Response) -> Response {
     *response.headers_mut() = kept;
     response.extensions_mut().insert(PassedThrough);
     response
-}
-
-/// A failure before any answer. The client's own broken or oversized body is not the
-/// provider's doing, so it is classed as a rejection (the circuit ignores those).
-fn transport_error(e: reqwest::Error, watch: &BodyWatch) -> UpstreamError {
-    let e = e.without_url();
-    let message = error_chain(&e);
-    if watch.fault().is_some() {
-        UpstreamError::new(FailureClass::Rejected, message)
-    } else if e.is_connect() {
-        UpstreamError::new(FailureClass::NoEffect, message).transient()
-    } else if e.is_timeout() {
-        UpstreamError {
-            timed_out: true,
-            ..UpstreamError::new(FailureClass::OutcomeUnknown, message)
-        }
-    } else {
-        UpstreamError::new(FailureClass::OutcomeUnknown, message)
-    }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn refusal(
-    provider: &str,
-    error: CallError,
-    fault: Option<BodyFault>,
-    body_limit: usize,
-) -> ApiError {
-    match (fault, error) {
-        (Some(BodyFault::TooLarge), _) => ApiError::PayloadTooLarge { limit: body_limit },
-        (Some(BodyFault::Broken), _) => {
-            ApiError::InvalidRequest("the request body could not be read".into())
-        }
-        (None, CallError::RateLimited { retry_after }) => ApiError::RateLimited {
-            message: format!("provider {provider} is at its rate limit"),
-            retry_after,
-        },
-        (None, CallError::CircuitOpen) => {
-            ApiError::Unavailable(format!("provider {provider} is unhealthy; try again later"))
-        }
-        (None, CallError::Unsupported(_)) => ApiError::Internal,
-        (None, CallError::Upstream(e)) => {
-            tracing::warn!(provider = %provider, class = e.class.as_str(), error = %e.message, "pass-through call failed");
-            if e.timed_out {
-                ApiError::UpstreamTimeout(format!("provider {provider} did not answer in time"))
-            } else {
-                ApiError::Upstream(format!("provider {provider} could not be reached"))
-            }
-        }
-    }
 }

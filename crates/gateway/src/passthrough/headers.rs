@@ -2,7 +2,10 @@
 //! are about one connection, so they stop here both ways, as do `Host` (the upstream's is
 //! set by the client library) and, on the way in, the client's own credentials.
 
-use axum::http::header::{self, HeaderMap, HeaderName};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use taskgate_core::Secret;
+
+use crate::layers::request_id::X_REQUEST_ID;
 
 /// Hop-by-hop headers, lowercase; any `proxy-*` header is one too.
 const HOP_BY_HOP: [&str; 7] = [
@@ -44,18 +47,33 @@ pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
     kept
 }
 
-/// What of the client's request goes upstream: end-to-end headers without the client's
-/// `Authorization` (the tenant key never leaves the gateway).
-pub fn to_upstream(headers: &HeaderMap) -> HeaderMap {
-    let mut kept = end_to_end(headers);
-    kept.remove(header::AUTHORIZATION);
-    kept
+/// The headers of the upstream request: the client's end-to-end headers, its
+/// `Authorization` replaced by the upstream `key` (marked sensitive, so it never prints),
+/// the dialect's headers, and the request id. `None` if the key is not a header value.
+pub fn to_upstream(
+    client: &HeaderMap,
+    key: &Secret,
+    dialect: &[(&'static str, String)],
+    request_id: Option<&str>,
+) -> Option<HeaderMap> {
+    let mut headers = end_to_end(client);
+    let mut auth = HeaderValue::try_from(format!("Bearer {}", key.expose())).ok()?;
+    auth.set_sensitive(true);
+    headers.insert(header::AUTHORIZATION, auth);
+    for (name, value) in dialect {
+        if let Ok(value) = HeaderValue::try_from(value.as_str()) {
+            headers.insert(*name, value);
+        }
+    }
+    if let Some(value) = request_id.and_then(|id| HeaderValue::try_from(id).ok()) {
+        headers.insert(X_REQUEST_ID.clone(), value);
+    }
+    Some(headers)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
     fn drops_hop_by_hop_named_and_credential_headers() {
@@ -82,10 +100,24 @@ mod tests {
             );
         }
         h.append("x-custom", HeaderValue::from_static("b"));
-        let up = to_upstream(&h);
+        let key = Secret::new("upstream-key");
+        let dialect = [("x-runway-version", "2024-11-06".to_string())];
+        let up = to_upstream(&h, &key, &dialect, Some("req_1")).unwrap();
         let mut names: Vec<&str> = up.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
-        assert_eq!(names, ["content-length", "content-type", "x-custom"]);
+        assert_eq!(
+            names,
+            [
+                "authorization",
+                "content-length",
+                "content-type",
+                "x-custom",
+                "x-request-id",
+                "x-runway-version"
+            ]
+        );
+        assert_eq!(up["authorization"], "Bearer upstream-key");
+        assert!(up["authorization"].is_sensitive());
         assert_eq!(up.get_all("x-custom").iter().count(), 2);
         assert!(end_to_end(&h).contains_key(header::AUTHORIZATION));
     }

@@ -2,6 +2,7 @@
 //! headers cross, the streamed request body, the upstream URL.
 
 pub mod body;
+pub mod failure;
 pub mod headers;
 pub mod target;
 
