@@ -280,3 +280,77 @@ async fn a_provider_slower_than_its_timeout_is_a_gateway_timeout() {
     let res = h.get(KEY_A, "/proxy/slow/api/v1/get_runway/abc").await;
     expect_error(res, 504, "upstream_timeout").await;
 }
+
+/// The peak resident memory of a process, in bytes (Linux).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_binary_streams_a_body_far_larger_than_its_memory_growth() {
+    use common::process::{temp_dir, write_atomically, Gateway as Process};
+    use futures::StreamExt;
+    use taskgate_config::{format_key_hash, hash_key};
+
+    const SIZE: usize = 128 * 1024 * 1024;
+    let sim = taskgate_sim::SimServer::start().await.unwrap();
+    let dir = temp_dir("stream");
+    let text = CONFIG
+        .replace("max_body_bytes: 16384", "max_body_bytes: 1073741824")
+        .replace(
+            "api_key: provider-key-makevid, timeout: 2s",
+            "api_key: provider-key-makevid, timeout: 60s",
+        )
+        .replace("${STORE}", "{kind: memory}")
+        .replace("${SIM}", &sim.base_url())
+        .replace("${KEY_A_HASH}", &format_key_hash(&hash_key(KEY_A)))
+        .replace("${KEY_B_HASH}", &format_key_hash(&hash_key(KEY_B)));
+    let path = dir.join("taskgate.yaml");
+    write_atomically(&path, &text);
+    let gateway = Process::start(&path, &[], "info").await;
+    let before = peak_rss(gateway.pid());
+
+    let chunk = Bytes::from(vec![42u8; 256 * 1024]);
+    let chunks = futures::stream::iter(
+        (0..SIZE / chunk.len()).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+    );
+    let started = std::time::Instant::now();
+    let res = reqwest::Client::new()
+        .post(format!("{}/proxy/makevid/_sim/echo", gateway.base))
+        .bearer_auth(KEY_A)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut received = 0usize;
+    let mut stream = res.bytes_stream();
+    while let Some(piece) = stream.next().await {
+        received += piece.unwrap().len();
+    }
+    let took = started.elapsed();
+    assert_eq!(received, SIZE);
+    let growth = peak_rss(gateway.pid()).saturating_sub(before);
+    eprintln!(
+        "{} MiB through the gateway and back in {took:?} ({:.0} MiB/s each way); peak RSS grew {:.1} MiB",
+        SIZE >> 20,
+        (SIZE >> 20) as f64 / took.as_secs_f64(),
+        growth as f64 / 1048576.0
+    );
+    assert!(
+        growth < 32 * 1024 * 1024,
+        "the gateway's memory grew {growth} bytes for a {SIZE}-byte body"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
