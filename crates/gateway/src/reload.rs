@@ -9,7 +9,7 @@
 //! ignored. What is bound at start (listeners, body limit, request timeout, store,
 //! cluster) keeps its running value; a change there is logged as needing a restart.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +95,7 @@ impl Reloader {
             return ReloadOutcome::Unchanged;
         }
         self.seen = Some(hash);
-        apply(&self.path, &self.state, trigger)
+        apply(&text, &self.state, trigger)
     }
 
     /// Runs until aborted: SIGHUP and file changes trigger a reload.
@@ -159,9 +159,17 @@ pub fn spawn(path: PathBuf, state: AppState) -> JoinHandle<()> {
     tokio::spawn(reloader.run())
 }
 
-/// Loads `path` and, when valid, swaps it in.
-fn apply(path: &Path, state: &AppState, trigger: Trigger) -> ReloadOutcome {
-    let mut config = match taskgate_config::load(path) {
+/// Checks the file's `text` (the bytes just hashed, so the version matches what was seen)
+/// and, when valid, swaps it in.
+fn apply(text: &[u8], state: &AppState, trigger: Trigger) -> ReloadOutcome {
+    let Ok(text) = std::str::from_utf8(text) else {
+        tracing::error!(
+            trigger = trigger.as_str(),
+            "config reload rejected: the file is not UTF-8; keeping the running config"
+        );
+        return ReloadOutcome::Rejected;
+    };
+    let mut config = match taskgate_config::from_yaml(text, &|name| std::env::var(name).ok()) {
         Ok(config) => config,
         Err(errors) => {
             for problem in &errors.0 {

@@ -49,7 +49,8 @@ pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
 
 /// The headers of the upstream request: the client's end-to-end headers, its
 /// `Authorization` replaced by the upstream `key` (marked sensitive, so it never prints),
-/// the dialect's headers, and the request id. `None` if the key is not a header value.
+/// the dialect's headers, and the request id. `Expect: 100-continue` was the gateway's to
+/// answer, so it stops here. `None` if the key is not a header value.
 pub fn to_upstream(
     client: &HeaderMap,
     key: &Secret,
@@ -57,6 +58,7 @@ pub fn to_upstream(
     request_id: Option<&str>,
 ) -> Option<HeaderMap> {
     let mut headers = end_to_end(client);
+    headers.remove(header::EXPECT);
     let mut auth = HeaderValue::try_from(format!("Bearer {}", key.expose())).ok()?;
     auth.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, auth);
@@ -92,6 +94,7 @@ mod tests {
             ("authorization", "Bearer tenant-key"),
             ("content-type", "application/json"),
             ("content-length", "12"),
+            ("expect", "100-continue"),
             ("x-custom", "a"),
         ] {
             h.append(
