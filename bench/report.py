@@ -33,7 +33,7 @@ def write_report(b, args):
     ng = r.get("(a) nginx: provider poll", {})
     rows = []
     for name, m in r.items():
-        if ", c=" in name:
+        if ", c=" in name or name.startswith("soak"):
             continue
         cpu = f"{m['cpu_per_100k']:.2f}" if "cpu_per_100k" in m else "–"
         rss = f"{m['peak_rss_mib']:.1f}" if "peak_rss_mib" in m else "–"
@@ -99,6 +99,8 @@ run; ratios compare targets measured side by side in it.
 ## Memory
 
 - Idle RSS after start: {b.idle_rss / 1024:.1f} MiB (target ≤ 20 MiB).
+- RSS after ~100k soak requests: {getattr(b, 'rss_100k', 0) / 1024:.1f} MiB; after ~1M: {getattr(b, 'rss_1m', 0) / 1024:.1f} MiB
+  (target: within 10 %{'' if not getattr(b, 'rss_100k', 0) else f'; measured {100 * (b.rss_1m / b.rss_100k - 1):+.1f} %'}).
 - RSS at the end of the run: {getattr(b, 'final_rss', 0) / 1024:.1f} MiB; peak {getattr(b, 'peak_rss', 0) / 1024:.1f} MiB.
 
 {chr(10).join(b.notes)}

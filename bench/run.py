@@ -269,6 +269,13 @@ def run(b):
         d = b.scenario(f"(d) finished reads, c={c}", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid)
         e = b.scenario(f"(e) creates, c={c}", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid)
         b.curve.append((c, d, e))
+    # Leak check: RSS after ~100k more requests, then after ~1M.
+    if not b.args.quick:
+        rps = max(b.results["(d) taskgate: finished reads"]["rps"], 1000)
+        b.scenario("soak: finished reads to 100k", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, rounds=1, secs=max(int(100_000 / rps), 1), target_pid=pid)
+        b.rss_100k = proc_stats(pid)[0]
+        b.scenario("soak: finished reads to 1M", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, rounds=1, secs=max(int(900_000 / rps), 1), target_pid=pid)
+        b.rss_1m = proc_stats(pid)[0]
     b.final_rss = proc_stats(pid)[0]
     b.peak_rss = proc_stats(pid)[1]
 

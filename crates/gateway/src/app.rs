@@ -1,23 +1,26 @@
 //! The two routers and the layer stack, in one screen.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::Request;
-use axum::routing::{get, post};
+use axum::extract::MatchedPath;
+use axum::http::{Request, Response};
+use axum::routing::{any, get, post};
 use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 
-use crate::api::{admin, callbacks, openapi, providers, tasks};
+use crate::api::{admin, callbacks, metrics, openapi, providers, proxy, tasks};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::layers::auth::AuthLayer;
+use crate::layers::metrics::{MetricsLayer, UNMATCHED};
 use crate::layers::request_id::{RequestId, RequestIdLayer};
 use crate::layers::rescue::RescueLayer;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::traffic::tenant_limit::TenantLimitLayer;
 
@@ -31,17 +34,36 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .get::<RequestId>()
         .map(|r| r.0.as_str())
         .unwrap_or_default();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED, MatchedPath::as_str);
     tracing::info_span!(
         "request",
         method = %request.method(),
+        route = %route,
         path = %request.uri().path(),
         request_id = %request_id,
         tenant = tracing::field::Empty,
     )
 }
 
+/// The one line per request: its span (id, tenant, route) carries the rest.
+fn log_response<B>(response: &Response<B>, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request finished"
+    );
+}
+
 /// Wraps a router in the layers every listener shares, outermost first.
-fn with_common_layers(router: Router, body_limit: usize, timeout: Duration) -> Router {
+fn with_common_layers(
+    router: Router,
+    body_limit: usize,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(RequestIdLayer)
@@ -49,8 +71,9 @@ fn with_common_layers(router: Router, body_limit: usize, timeout: Duration) -> R
                 TraceLayer::new_for_http()
                     .make_span_with(request_span)
                     .on_request(())
-                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                    .on_response(log_response),
             )
+            .layer(MetricsLayer::new(metrics))
             .layer(RescueLayer { body_limit })
             .layer(CatchPanicLayer::new())
             .layer(RequestBodyLimitLayer::new(body_limit))
@@ -67,12 +90,14 @@ pub fn tenant_router(state: AppState) -> Router {
     let snapshot = state.runtime.load();
     let body_limit = snapshot.config.server.max_body_bytes;
     let timeout = snapshot.config.server.request_timeout;
+    let registry = state.metrics.clone();
     let authed = Router::new()
         .route("/v1/tasks", post(tasks::create_task).get(tasks::list_tasks))
         .route("/v1/tasks/{id}", get(tasks::get_task))
         .route("/v1/tasks/{id}/cancel", post(tasks::cancel_task))
         .route("/v1/tasks/{id}/events", get(tasks::task_events))
         .route("/v1/providers", get(providers::list_providers))
+        .route("/proxy/{provider}/{*path}", any(proxy::forward))
         .route_layer(TenantLimitLayer::new(state.tenant_budgets.clone()))
         .route_layer(AuthLayer::new(state.runtime.clone()));
     let router = Router::new()
@@ -84,18 +109,20 @@ pub fn tenant_router(state: AppState) -> Router {
         )
         .fallback(no_such_route)
         .with_state(state);
-    with_common_layers(router, body_limit, timeout)
+    with_common_layers(router, body_limit, timeout, registry)
 }
 
-/// The admin listener: health, readiness, the OpenAPI document.
+/// The admin listener: health, readiness, metrics, the OpenAPI document.
 pub fn admin_router(state: AppState) -> Router {
     let snapshot = state.runtime.load();
     let timeout = snapshot.config.server.request_timeout;
+    let registry = state.metrics.clone();
     let router = Router::new()
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(no_such_route)
         .with_state(state);
-    with_common_layers(router, 64 * 1024, timeout)
+    with_common_layers(router, 64 * 1024, timeout, registry)
 }

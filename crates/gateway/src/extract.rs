@@ -16,7 +16,7 @@ pub struct JsonBody(pub Value);
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
         if e.is::<http_body_util::LengthLimitError>() {

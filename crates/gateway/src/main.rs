@@ -163,8 +163,10 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     let config =
         load(&path).map_err(|e| anyhow::anyhow!("{}: invalid config:\n{e}", path.display()))?;
     let gateway = Gateway::start(config).await?;
+    let reloader = taskgate::reload::spawn(path, gateway.state.clone());
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
+    reloader.abort();
     gateway.shutdown().await;
     Ok(())
 }

@@ -83,19 +83,44 @@ impl Gateway {
         })
     }
 
-    /// Stops accepting, lets in-flight requests finish, and returns when both listeners are done.
+    /// Stops accepting, lets in-flight requests finish for up to `server.shutdown_grace`
+    /// (then drops the rest), and closes the store.
     pub async fn shutdown(self) {
+        let grace = self.state.runtime.load().config.server.shutdown_grace;
         let _ = self.stop.send(true);
-        for task in self.background {
-            let _ = task.await;
-        }
-        for server in self.servers {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "listener failed"),
-                Err(e) => tracing::error!(error = %e, "listener task failed"),
+        let aborts: Vec<_> = self
+            .servers
+            .iter()
+            .map(JoinHandle::abort_handle)
+            .chain(self.background.iter().map(JoinHandle::abort_handle))
+            .collect();
+        let background = self.background;
+        let drained = tokio::time::timeout(grace, async {
+            // The watcher and the outbox finish the round they are in.
+            for task in background {
+                let _ = task.await;
+            }
+            for server in self.servers {
+                match server.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "listener failed"),
+                    Err(e) if e.is_cancelled() => {}
+                    Err(e) => tracing::error!(error = %e, "listener task failed"),
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "shutdown grace over; dropping the requests still in flight"
+            );
+            for abort in aborts {
+                abort.abort();
             }
         }
+        self.state.store.close().await;
+        tracing::info!("taskgate stopped");
     }
 }
 

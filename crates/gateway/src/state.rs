@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 use taskgate_store::TaskStore;
 
 use crate::lifecycle::events::TaskEvents;
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::tasks::refresh::{Refreshed, StoreFailure};
 use crate::tasks::singleflight::SingleFlight;
@@ -47,6 +48,8 @@ pub struct Shared {
     /// the store: nothing to keep), so reads within `refresh_after` do not poll again.
     pub polled_at:
         std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// The Prometheus registry (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
                 webhook_attempts: Default::default(),
                 finished: Default::default(),
                 polled_at: Default::default(),
+                metrics: Arc::new(Metrics::new()),
             }),
         }
     }
@@ -91,6 +95,7 @@ impl Shared {
             provider,
             config,
             guard: self.guards.for_provider(name, config),
+            metrics: self.metrics.clone(),
         })
     }
 }

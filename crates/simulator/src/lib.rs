@@ -11,6 +11,7 @@
 mod answer;
 mod control;
 mod dialects;
+mod echo;
 mod error;
 mod faults;
 mod lifecycle;
@@ -36,6 +37,7 @@ pub fn router(state: SimState) -> Router {
     Router::new()
         .merge(dialects::routes())
         .merge(control::routes())
+        .merge(echo::routes())
         .with_state(state)
 }
 

@@ -85,6 +85,14 @@ pub enum Reservation {
     Existing(IdempotencyEntry),
 }
 
+/// How many unfinished tasks one provider has in one status (for the metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCount {
+    pub provider: String,
+    pub status: TaskStatus,
+    pub count: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a task with this id exists already")]
@@ -205,4 +213,14 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// Checks the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Unfinished tasks by provider and status, for the metrics. An engine that cannot
+    /// count them cheaply answers an empty list.
+    async fn count_unfinished_by_provider(&self) -> Result<Vec<StatusCount>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Lets in-flight queries finish and closes connections (graceful shutdown). Nothing to
+    /// do for engines without connections.
+    async fn close(&self) {}
 }

@@ -1,7 +1,7 @@
 //! The in-memory engine, for tests: the same semantics as the persistent engines, nothing
 //! survives the process. One mutex, never held across an await.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::time::{earlier, later};
 use crate::{
-    Delivery, DeliveryOutcome, IdempotencyEntry, ListQuery, Reservation, StoreError, TaskRecord,
-    TaskStore,
+    Delivery, DeliveryOutcome, IdempotencyEntry, ListQuery, Reservation, StatusCount, StoreError,
+    TaskRecord, TaskStore,
 };
 
 /// A task's place in its tenant's list; the list is this order, reversed.
@@ -135,6 +135,23 @@ impl TaskStore for MemoryStore {
             .filter(|r| !r.task.is_terminal())
             .count();
         Ok(u64::try_from(count).unwrap_or(u64::MAX))
+    }
+
+    async fn count_unfinished_by_provider(&self) -> Result<Vec<StatusCount>, StoreError> {
+        let state = self.state();
+        let mut counts: BTreeMap<(String, &'static str), StatusCount> = BTreeMap::new();
+        for record in state.tasks.values().filter(|r| !r.task.is_terminal()) {
+            let task = &record.task;
+            counts
+                .entry((task.provider.clone(), task.status.as_str()))
+                .or_insert_with(|| StatusCount {
+                    provider: task.provider.clone(),
+                    status: task.status,
+                    count: 0,
+                })
+                .count += 1;
+        }
+        Ok(counts.into_values().collect())
     }
 
     async fn reserve_idempotency(

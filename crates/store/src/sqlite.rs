@@ -38,7 +38,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use crate::{Delivery, DeliveryOutcome, ListQuery, Reservation, StoreError, TaskRecord, TaskStore};
+use crate::{
+    Delivery, DeliveryOutcome, ListQuery, Reservation, StatusCount, StoreError, TaskRecord,
+    TaskStore,
+};
 
 /// Tasks and idempotency keys in an SQLite database file.
 #[derive(Debug, Clone)]
@@ -158,6 +161,14 @@ impl TaskStore for SqliteStore {
 
     async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<(), StoreError> {
         deliveries::finish(&self.writer, id, outcome).await
+    }
+
+    async fn count_unfinished_by_provider(&self) -> Result<Vec<StatusCount>, StoreError> {
+        tasks::count_unfinished_by_provider(&self.reader).await
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await;
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -30,6 +30,7 @@ macro_rules! conformance {
                 list::list_cursor_is_a_position_not_a_task,
                 list::list_is_tenant_scoped,
                 list::count_unfinished_counts_the_tenants_open_tasks,
+                list::count_unfinished_by_provider_groups_open_tasks,
                 idempotency::reserve_then_existing_then_complete,
                 idempotency::release_frees_the_key,
                 idempotency::expired_key_counts_as_absent,

@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod callbacks;
+pub mod metrics;
 pub mod openapi;
 pub mod providers;
+pub mod proxy;
 pub mod tasks;

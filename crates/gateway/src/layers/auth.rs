@@ -29,6 +29,11 @@ impl Caller {
     }
 }
 
+/// The authenticated tenant's name, on the response: for the layers outside routing
+/// (request metrics), which never see the request's extensions.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedTenant(pub String);
+
 #[derive(Clone)]
 pub struct AuthLayer {
     runtime: Arc<ArcSwap<Runtime>>,
@@ -90,7 +95,13 @@ where
             return Box::pin(async { Ok(ApiError::Unauthorized.into_response()) });
         };
         tracing::Span::current().record("tenant", tenant.as_str());
+        let authenticated = AuthenticatedTenant(tenant.clone());
         request.extensions_mut().insert(Caller { runtime, tenant });
-        Box::pin(self.inner.call(request))
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = future.await?;
+            response.extensions_mut().insert(authenticated);
+            Ok(response)
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! Cross-cutting concerns, each a tower `Layer` + `Service` pair. `app.rs` stacks them.
 
 pub mod auth;
+pub mod metrics;
 pub mod request_id;
 pub mod rescue;

@@ -1,6 +1,7 @@
 //! Gives every error the contract's shape: responses the framework or a layer made with a
 //! bare status (unknown route, 405, 413, timeout, a caught panic) are replaced by the
-//! matching [`ApiError`] answer. Handler errors already have it and pass untouched.
+//! matching [`ApiError`] answer. Handler errors already have it and pass untouched, and so
+//! does a provider's own answer passed through by `/proxy` (marked [`PassedThrough`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +13,7 @@ use axum::response::IntoResponse;
 use tower::{Layer, Service};
 
 use crate::error::ApiError;
+use crate::passthrough::PassedThrough;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RescueLayer {
@@ -65,7 +67,11 @@ where
         Box::pin(async move {
             let response = future.await?.map(Body::new);
             let status = response.status();
-            if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+            let passed_through = response.extensions().get::<PassedThrough>().is_some();
+            if !(status.is_client_error() || status.is_server_error())
+                || is_json(&response)
+                || passed_through
+            {
                 return Ok(response);
             }
             Ok(match ApiError::for_bare_status(status, limit) {

@@ -87,6 +87,7 @@ async fn deliver(state: &AppState, delivery: Delivery, settings: WebhookSettings
         }
     }
     state.webhook_attempts.record(word);
+    state.metrics.webhook_delivery(word);
     if let Err(e) = state.store.finish_delivery(&delivery.id, &outcome).await {
         tracing::warn!(webhook_id = %delivery.id, error = %e, "could not record a webhook attempt; it will be retried after its lease");
     }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::backoff;
 use super::guard::ProviderGuard;
+use crate::metrics::Metrics;
 
 /// Why a guarded call produced no result.
 #[derive(Debug)]
@@ -30,11 +31,35 @@ pub enum CallError {
 /// How a call may wait for a rate-budget unit.
 #[derive(Debug, Clone, Copy)]
 enum Wait {
-    /// Creates and cancels wait a little (`limit_wait`).
+    /// Creates, cancels and pass-through calls wait a little (`limit_wait`).
     Short,
     /// Up to this long: zero for client reads (the stored state is served instead), longer
     /// for the background watcher.
     Up(Duration),
+}
+
+/// How one attempt went: whether it tells the circuit the provider is unwell, and its
+/// `outcome` label in the metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub failed: bool,
+    pub outcome: &'static str,
+}
+
+impl Verdict {
+    pub const OK: Verdict = Verdict {
+        failed: false,
+        outcome: "ok",
+    };
+}
+
+/// What a guarded call is: its name in the metrics, how it waits for a budget unit, when
+/// a failure may be repeated, and how an attempt's result is judged.
+struct CallKind<T> {
+    operation: &'static str,
+    wait: Wait,
+    retry_safe: fn(&UpstreamError) -> bool,
+    judge: fn(&Result<T, UpstreamError>) -> Verdict,
 }
 
 /// One provider with its guard, for the calls of one request.
@@ -43,6 +68,7 @@ pub struct Upstream<'a> {
     pub provider: &'a Arc<Provider>,
     pub config: &'a ProviderConfig,
     pub guard: ProviderGuard,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Whether an outcome says the provider is unwell (for the circuit). Rejections, unknown
@@ -53,6 +79,61 @@ fn is_failure(e: &UpstreamError) -> bool {
         FailureClass::NoEffect => e.transient && e.http_status != Some(429),
         FailureClass::OutcomeUnknown | FailureClass::BadAnswer => true,
     }
+}
+
+/// The verdict on a failed attempt.
+pub fn judge_error(e: &UpstreamError) -> Verdict {
+    let outcome = if e.timed_out {
+        "timeout"
+    } else if e.http_status == Some(429) {
+        "throttled"
+    } else {
+        match e.class {
+            FailureClass::Rejected => "rejected",
+            FailureClass::NotVisibleYet => "not_found",
+            FailureClass::BadAnswer => "bad_answer",
+            FailureClass::NoEffect | FailureClass::OutcomeUnknown => "error",
+        }
+    };
+    Verdict {
+        failed: is_failure(e),
+        outcome,
+    }
+}
+
+/// Any answer the adapter could read is a success.
+fn judge<T>(result: &Result<T, UpstreamError>) -> Verdict {
+    match result {
+        Ok(_) => Verdict::OK,
+        Err(e) => judge_error(e),
+    }
+}
+
+/// A pass-through answer is passed on whatever its status, but a 5xx still says the
+/// provider is unwell, and a 4xx is labelled as such.
+fn judge_forwarded(result: &Result<reqwest::Response, UpstreamError>) -> Verdict {
+    match result {
+        Ok(response) => match response.status().as_u16() {
+            429 => Verdict {
+                failed: false,
+                outcome: "throttled",
+            },
+            400..=499 => Verdict {
+                failed: false,
+                outcome: "rejected",
+            },
+            500..=599 => Verdict {
+                failed: true,
+                outcome: "error",
+            },
+            _ => Verdict::OK,
+        },
+        Err(e) => judge_error(e),
+    }
+}
+
+fn never(_: &UpstreamError) -> bool {
+    false
 }
 
 impl Upstream<'_> {
@@ -70,49 +151,51 @@ impl Upstream<'_> {
             .map_err(|retry_after| CallError::RateLimited { retry_after })
     }
 
-    fn admit(&self) -> Result<(), CallError> {
+    fn admit(&self, operation: &'static str) -> Result<(), CallError> {
         if self.guard.circuit.admit(Instant::now()) {
             Ok(())
         } else {
+            self.metrics
+                .upstream_call(self.name, operation, "circuit_open", None);
             Err(CallError::CircuitOpen)
         }
     }
 
-    fn record<T>(&self, result: &Result<T, UpstreamError>) {
-        let failed = result.as_ref().err().is_some_and(is_failure);
-        self.guard.circuit.record(Instant::now(), failed);
-    }
-
     /// Runs `call` with the guard: each attempt takes a budget unit; a failure is retried
-    /// while `retry_safe` says so and retries remain.
-    async fn guarded<T, F, Fut>(
-        &self,
-        wait: Wait,
-        retry_safe: fn(&UpstreamError) -> bool,
-        mut call: F,
-    ) -> Result<T, CallError>
+    /// while `kind.retry_safe` says so and retries remain. Every attempt is counted, timed
+    /// and logged here, and only here.
+    async fn guarded<T, F, Fut>(&self, kind: CallKind<T>, mut call: F) -> Result<T, CallError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, UpstreamError>>,
     {
-        self.admit()?;
+        let operation = kind.operation;
+        self.admit(operation)?;
         let mut attempt = 0;
         loop {
-            if let Err(e) = self.permit(wait).await {
+            if let Err(e) = self.permit(kind.wait).await {
                 // The circuit admitted this call; it never went out, so it says nothing.
                 self.guard.circuit.record(Instant::now(), false);
+                self.metrics
+                    .upstream_call(self.name, operation, "rate_limited", None);
                 return Err(e);
             }
+            let started = Instant::now();
             let result = call().await;
-            self.record(&result);
+            let latency = started.elapsed();
+            let verdict = (kind.judge)(&result);
+            self.guard.circuit.record(Instant::now(), verdict.failed);
+            self.metrics
+                .upstream_call(self.name, operation, verdict.outcome, Some(latency));
+            tracing::info!(provider = %self.name, operation, outcome = verdict.outcome, upstream_latency_ms = latency.as_millis() as u64, "upstream call");
             match result {
                 Ok(value) => return Ok(value),
-                Err(e) if attempt < self.config.retries && retry_safe(&e) => {
+                Err(e) if attempt < self.config.retries && (kind.retry_safe)(&e) => {
                     let delay = backoff::delay(attempt, e.retry_after);
                     tracing::info!(provider = %self.name, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, class = e.class.as_str(), status = ?e.http_status, "retrying upstream call");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
-                    self.admit()?;
+                    self.admit(operation)?;
                 }
                 Err(e) => return Err(CallError::Upstream(e)),
             }
@@ -129,7 +212,13 @@ impl Upstream<'_> {
         self.provider
             .check_input(input, options)
             .map_err(CallError::Unsupported)?;
-        self.guarded(Wait::Short, UpstreamError::is_retryable, || async {
+        let kind = CallKind {
+            operation: "create",
+            wait: Wait::Short,
+            retry_safe: UpstreamError::is_retryable,
+            judge,
+        };
+        self.guarded(kind, || async {
             match self.provider.create(input, options, key).await {
                 Ok(id) => Ok(id),
                 Err(CreateError::Upstream(e)) => Err(e),
@@ -150,7 +239,13 @@ impl Upstream<'_> {
         key: Option<&Secret>,
         max_wait: Duration,
     ) -> Result<Snapshot, CallError> {
-        self.guarded(Wait::Up(max_wait), read_retry_safe, || {
+        let kind = CallKind {
+            operation: "poll",
+            wait: Wait::Up(max_wait),
+            retry_safe: read_retry_safe,
+            judge,
+        };
+        self.guarded(kind, || {
             self.provider.poll(provider_task_id, task_type, key)
         })
         .await
@@ -162,8 +257,41 @@ impl Upstream<'_> {
         provider_task_id: &str,
         key: Option<&Secret>,
     ) -> Result<(), CallError> {
-        self.guarded(Wait::Short, read_retry_safe, || {
-            self.provider.cancel(provider_task_id, key)
+        let kind = CallKind {
+            operation: "cancel",
+            wait: Wait::Short,
+            retry_safe: read_retry_safe,
+            judge,
+        };
+        self.guarded(kind, || self.provider.cancel(provider_task_id, key))
+            .await
+    }
+
+    /// Sends a pass-through request once: its body is a stream, so it is never repeated.
+    /// `send` makes the one attempt and classifies a transport failure.
+    pub async fn forward<F, Fut>(&self, send: F) -> Result<reqwest::Response, CallError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<reqwest::Response, UpstreamError>>,
+    {
+        let kind = CallKind {
+            operation: "proxy",
+            wait: Wait::Short,
+            retry_safe: never,
+            judge: judge_forwarded,
+        };
+        let mut send = Some(send);
+        self.guarded(kind, || {
+            let once = send.take();
+            async move {
+                match once {
+                    Some(send) => send().await,
+                    None => Err(UpstreamError::new(
+                        FailureClass::NoEffect,
+                        "a pass-through call is never repeated",
+                    )),
+                }
+            }
         })
         .await
     }

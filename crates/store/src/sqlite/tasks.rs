@@ -1,11 +1,13 @@
 //! Reading and writing tasks: insert, get, compare-and-set update, list, count.
 
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use taskgate_core::TaskStatus;
 
 use super::error::from_sqlx;
 use super::row::{TaskColumns, TaskRow};
 use super::timestamp::to_nanos;
-use crate::{ListQuery, StoreError, TaskRecord};
+
+use crate::{ListQuery, StatusCount, StoreError, TaskRecord};
 
 /// Binds [`TaskColumns`] in order.
 pub(super) const INSERT: &str =
@@ -28,6 +30,12 @@ const GET: &str = concat!(
 pub(super) const COUNT_UNFINISHED: &str = concat!(
     "SELECT COUNT(*) FROM tasks WHERE tenant = ?1 AND ",
     unfinished!()
+);
+
+const COUNT_BY_PROVIDER: &str = concat!(
+    "SELECT json_extract(body, '$.provider'), status, COUNT(*) FROM tasks WHERE ",
+    unfinished!(),
+    " GROUP BY 1, 2"
 );
 
 pub(super) async fn get(
@@ -91,4 +99,24 @@ pub(super) async fn count_unfinished(pool: &SqlitePool, tenant: &str) -> Result<
         .await
         .map_err(from_sqlx)?;
     Ok(u64::try_from(count).unwrap_or(0))
+}
+
+pub(super) async fn count_unfinished_by_provider(
+    pool: &SqlitePool,
+) -> Result<Vec<StatusCount>, StoreError> {
+    let rows: Vec<(Option<String>, String, i64)> = sqlx::query_as(COUNT_BY_PROVIDER)
+        .fetch_all(pool)
+        .await
+        .map_err(from_sqlx)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(provider, status, count)| {
+            let status = TaskStatus::ALL.into_iter().find(|s| s.as_str() == status)?;
+            Some(StatusCount {
+                provider: provider.unwrap_or_default(),
+                status,
+                count: u64::try_from(count).unwrap_or(0),
+            })
+        })
+        .collect())
 }

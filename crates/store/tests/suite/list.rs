@@ -174,3 +174,39 @@ pub async fn count_unfinished_counts_the_tenants_open_tasks(store: &dyn TaskStor
     assert_eq!(store.count_unfinished(TENANT).await.unwrap(), open);
     assert_eq!(store.count_unfinished(OTHER_TENANT).await.unwrap(), 1);
 }
+
+pub async fn count_unfinished_by_provider_groups_open_tasks(store: &dyn TaskStore) {
+    assert!(store
+        .count_unfinished_by_provider()
+        .await
+        .unwrap()
+        .is_empty());
+    let all = seed(store, TENANT).await;
+    let mut other = record(OTHER_TENANT, "task_other", t0());
+    other.task.provider = "runway".to_owned();
+    other.task.status = TaskStatus::Running;
+    store.insert(&other).await.unwrap();
+    let mut counts = store.count_unfinished_by_provider().await.unwrap();
+    counts.sort_by_key(|c| (c.provider.clone(), c.status.as_str()));
+    let count = |status: TaskStatus| all.iter().filter(|r| r.task.status == status).count() as u64;
+    let got: Vec<(String, TaskStatus, u64)> = counts
+        .into_iter()
+        .map(|c| (c.provider, c.status, c.count))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "makevid".to_owned(),
+                TaskStatus::Queued,
+                count(TaskStatus::Queued)
+            ),
+            (
+                "makevid".to_owned(),
+                TaskStatus::Running,
+                count(TaskStatus::Running)
+            ),
+            ("runway".to_owned(), TaskStatus::Running, 1),
+        ]
+    );
+}

@@ -1,0 +1,87 @@
+//! `ANY /proxy/{provider}/{*path}`: the pass-through. Forwards the request to the
+//! provider's base URL + path with the tenant's upstream key, under the provider's rate
+//! budget and circuit, streaming both bodies. The provider's answer, whatever its status,
+//! goes back as it came (less hop-by-hop headers); only the gateway's own refusals
+//! (unknown provider, limits, unreachable provider) have the contract's error shape.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Extension;
+
+use crate::error::ApiError;
+use crate::extract::BodyLimit;
+use crate::layers::auth::Caller;
+use crate::layers::request_id::RequestId;
+use crate::passthrough::body::{streamed, BodyWatch};
+use crate::passthrough::failure::{refusal, transport_error};
+use crate::passthrough::headers;
+use crate::passthrough::target::{provider_name, upstream_url};
+use crate::passthrough::PassedThrough;
+use crate::state::AppState;
+
+const NO_SUCH_PROVIDER: ApiError = ApiError::NotFound("no such provider");
+
+/// Forwards one request to a provider and streams its answer back.
+pub async fn forward(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let tenant = caller.tenant_config().ok_or(ApiError::Unauthorized)?;
+    let name = provider_name(request.uri())
+        .ok_or(NO_SUCH_PROVIDER)?
+        .to_string();
+    let name = name.as_str();
+    if !tenant.may_use(name) {
+        return Err(NO_SUCH_PROVIDER);
+    }
+    let upstream = state
+        .upstream(&caller.runtime, name)
+        .ok_or(NO_SUCH_PROVIDER)?;
+    let url = upstream_url(upstream.provider.base_url(), request.uri(), name)?;
+    let key = upstream.provider.key(tenant.upstream_keys.get(name));
+    let request_id = request.extensions().get::<RequestId>().cloned();
+    let body_limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+    let (parts, body) = request.into_parts();
+
+    let outgoing = headers::to_upstream(
+        &parts.headers,
+        key,
+        upstream.provider.dialect_headers(),
+        request_id.as_ref().map(|r| r.0.as_str()),
+    )
+    .ok_or(ApiError::Internal)?;
+    let watch = BodyWatch::default();
+    let http = upstream.provider.http().clone();
+    let mut builder = http.request(parts.method, url).headers(outgoing);
+    if let Some(body) = streamed(body, &watch) {
+        builder = builder.body(body);
+    }
+    let outgoing = builder.build().map_err(|e| {
+        tracing::warn!(provider = %name, error = %e.without_url(), "pass-through request not buildable");
+        ApiError::InvalidRequest("the request cannot be forwarded".into())
+    })?;
+    let sent = upstream
+        .forward(|| async {
+            http.execute(outgoing)
+                .await
+                .map_err(|e| transport_error(e, &watch))
+        })
+        .await;
+    match sent {
+        Ok(answer) => Ok(passed_back(answer)),
+        Err(e) => Err(refusal(name, e, watch.fault(), body_limit)),
+    }
+}
+
+/// The provider's answer with its status, end-to-end headers and streamed body.
+fn passed_back(answer: reqwest::Response) -> Response {
+    let status = answer.status();
+    let kept = headers::end_to_end(answer.headers());
+    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+    *response.status_mut() = status;
+    *response.headers_mut() = kept;
+    response.extensions_mut().insert(PassedThrough);
+    response
+}
