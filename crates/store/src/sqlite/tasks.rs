@@ -3,8 +3,8 @@
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::error::{from_sqlx, is_unique_violation};
-use super::row::{TaskColumns, TaskRow};
-use super::timestamp::to_nanos;
+use crate::row::{TaskColumns, TaskRow};
+use crate::timestamp::to_nanos;
 use crate::{ListQuery, StoreError, TaskRecord};
 
 /// Binds [`TaskColumns`] in order.
