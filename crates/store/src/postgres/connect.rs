@@ -7,7 +7,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::error::{from_migrate, from_sqlx};
+use super::error::from_migrate;
 use crate::StoreError;
 
 /// The versioned schema, embedded at compile time.
@@ -36,22 +36,33 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     let options = PgConnectOptions::from_str(url).map_err(|e| {
         // The parser's messages name the faulty part, never the URL itself.
-        StoreError::Unavailable(format!("invalid PostgreSQL connection URL: {e}"))
+        let reason = match e {
+            sqlx::Error::Configuration(reason) => reason.to_string(),
+            other => other.to_string(),
+        };
+        StoreError::Unavailable(format!("invalid PostgreSQL connection URL: {reason}"))
     })?;
-    let (host, port) = (options.get_host().to_owned(), options.get_port());
-    let database = options.get_database().unwrap_or_default().to_owned();
+    // Where, without who: the user name and password stay out of messages and logs.
+    let server = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    );
     let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
-        .map_err(from_sqlx)?;
+        .map_err(|e| {
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {server}: {e}"))
+        })?;
     if let Err(e) = MIGRATOR.run(&pool).await {
         // A failed run can leave the migration lock held by its session: end the sessions,
         // which frees it, before another replica waits on it forever.
         pool.close().await;
         return Err(from_migrate(e));
     }
-    tracing::info!(%host, port, %database, "postgres task store open");
+    tracing::info!(%server, "postgres task store open");
     Ok(pool)
 }
