@@ -1,5 +1,6 @@
 //! A private schema per test in the test PostgreSQL database, so tests run in parallel and
-//! again and again without seeing each other's rows.
+//! again and again without seeing each other's rows. Shared with the gateway's end-to-end
+//! tests (the workspace's tests/common includes this file), so both skip or fail alike.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -99,6 +100,11 @@ impl Drop for TestSchema {
             };
             runtime.block_on(async move {
                 if let Ok(mut admin) = PgConnection::connect(&base_url()).await {
+                    // A connection left inside a transaction (a test that did not close its
+                    // stores) must not hang the drop: give up, and leave the schema.
+                    let _ = sqlx::query("SET lock_timeout = '10s'")
+                        .execute(&mut admin)
+                        .await;
                     let _ = sqlx::query(&sql).execute(&mut admin).await;
                     let _ = admin.close().await;
                 }
