@@ -8,6 +8,10 @@
 -- Identifiers compare byte for byte (COLLATE "C"), whatever the database's locale, so lists
 -- and claims order ties by id exactly as the other engines do.
 --
+-- Every migration in this folder is additive (new tables, nullable or defaulted columns,
+-- indexes): during a rolling upgrade, replicas of the previous build keep running on the
+-- migrated schema (connect.rs lets them start on it).
+--
 -- "Unfinished" is spelled `status NOT IN ('succeeded', 'failed', 'canceled')` everywhere,
 -- literally, so the planner can prove a query's WHERE implies a partial index's.
 
