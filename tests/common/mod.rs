@@ -11,6 +11,10 @@ use taskgate::Gateway;
 use taskgate_config::{format_key_hash, from_yaml, hash_key};
 use taskgate_sim::{Script, SimServer};
 
+/// A schema of its own per test in the test PostgreSQL database: the store crate's fixture.
+#[path = "../../crates/store/tests/common/postgres.rs"]
+pub mod postgres;
+
 pub const KEY_A: &str = "tg_test_tenant_acme_0123456789abcdef";
 pub const KEY_B: &str = "tg_test_tenant_beta_0123456789abcdef";
 /// The acme tenant's own makevid key (sent instead of the provider's).

@@ -2,8 +2,11 @@
 //! compare-and-set on `version`, so no code here assumes it is the only replica.
 
 mod memory;
+mod postgres;
+mod row;
 mod sqlite;
 mod time;
+mod timestamp;
 
 use std::time::Duration;
 
@@ -12,6 +15,7 @@ use chrono::{DateTime, Utc};
 use taskgate_core::{Task, TaskStatus};
 
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A stored task with what the gateway needs besides the public view.

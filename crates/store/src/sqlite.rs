@@ -2,7 +2,7 @@
 //! anyway) and a few readers over WAL; every commit is fsynced (`synchronous=FULL`), so a
 //! task whose create was answered survives a SIGKILL or a power cut right after.
 
-/// The columns a [`row::TaskRow`] is read from, in a `SELECT` or a `RETURNING`.
+/// The columns a [`crate::row::TaskRow`] is read from, in a `SELECT` or a `RETURNING`.
 macro_rules! task_columns {
     () => {
         "id, tenant, version, callback_url, refreshed_at, next_check_at, lease_owner, \
@@ -24,9 +24,7 @@ mod deliveries;
 mod error;
 mod group_commit;
 mod idempotency;
-mod row;
 mod tasks;
-mod timestamp;
 
 #[cfg(test)]
 mod tests;

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::error::from_sqlx;
-use super::row::TaskRow;
-use super::timestamp::to_nanos;
+use crate::row::TaskRow;
 use crate::time::later;
+use crate::timestamp::to_nanos;
 use crate::{StoreError, TaskRecord};
 
 /// `?1` owner, `?2` lease end, `?3` now, `?4` limit. The lease is not part of the task, so

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::error::from_sqlx;
-use super::row::TaskColumns;
-use super::timestamp::{from_nanos, to_nanos};
+use crate::row::{DeliveryRow, TaskColumns};
 use crate::time::later;
+use crate::timestamp::to_nanos;
 use crate::{Delivery, DeliveryOutcome, StoreError, TaskRecord};
 
 const UPDATE_TASK: &str = "UPDATE tasks SET status = ?1, created_at = ?2, updated_at = ?3, \
@@ -24,37 +24,6 @@ const CLAIM: &str = "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2 \
      AND (lease_until IS NULL OR lease_until < ?3) ORDER BY next_attempt_at, id LIMIT ?4) \
      RETURNING id, tenant, task_id, url, body, created_at, attempts, next_attempt_at, \
      lease_owner, lease_until";
-
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    id: String,
-    tenant: String,
-    task_id: String,
-    url: String,
-    body: String,
-    created_at: i64,
-    attempts: i64,
-    next_attempt_at: Option<i64>,
-    lease_owner: Option<String>,
-    lease_until: Option<i64>,
-}
-
-impl DeliveryRow {
-    fn into_delivery(self) -> Delivery {
-        Delivery {
-            id: self.id,
-            tenant: self.tenant,
-            task_id: self.task_id,
-            url: self.url,
-            body: self.body,
-            created_at: from_nanos(self.created_at),
-            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
-            next_attempt_at: from_nanos(self.next_attempt_at.unwrap_or(self.created_at)),
-            lease_owner: self.lease_owner,
-            lease_until: self.lease_until.map(from_nanos),
-        }
-    }
-}
 
 pub(super) async fn update_with_delivery(
     pool: &SqlitePool,

@@ -6,7 +6,7 @@ use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{from_sqlx, is_unique_violation};
-use super::row::TaskColumns;
+use crate::row::TaskColumns;
 use crate::{StoreError, TaskRecord};
 
 /// Most inserts in one transaction.

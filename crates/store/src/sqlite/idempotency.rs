@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::error::from_sqlx;
-use super::timestamp::{from_nanos, to_nanos};
 use crate::time::earlier;
+use crate::timestamp::{from_nanos, to_nanos};
 use crate::{IdempotencyEntry, Reservation, StoreError};
 
 /// Expired keys purged per reservation: enough to outpace creation, cheap every time.

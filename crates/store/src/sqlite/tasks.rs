@@ -4,9 +4,8 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use taskgate_core::TaskStatus;
 
 use super::error::from_sqlx;
-use super::row::{TaskColumns, TaskRow};
-use super::timestamp::to_nanos;
-
+use crate::row::{TaskColumns, TaskRow};
+use crate::timestamp::to_nanos;
 use crate::{ListQuery, StatusCount, StoreError, TaskRecord};
 
 /// Binds [`TaskColumns`] in order.

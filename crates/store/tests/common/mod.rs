@@ -6,6 +6,8 @@ use serde_json::{json, Map, Value};
 use taskgate_core::{Output, OutputKind, Progress, Task, TaskError, TaskStatus, TaskType};
 use taskgate_store::TaskRecord;
 
+pub mod postgres;
+
 pub const TENANT: &str = "acme";
 pub const OTHER_TENANT: &str = "globex";
 

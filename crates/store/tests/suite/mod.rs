@@ -1,6 +1,7 @@
 //! The conformance suite: every engine must pass every function here.
 
 pub mod claim;
+pub mod deliveries;
 pub mod idempotency;
 pub mod list;
 pub mod tasks;

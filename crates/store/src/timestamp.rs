@@ -1,9 +1,10 @@
-//! Times as INTEGER Unix nanoseconds: they sort numerically and round-trip exactly for
+//! Times as 64-bit Unix nanoseconds (SQLite INTEGER, PostgreSQL BIGINT), shared by the SQL
+//! engines so both order and round-trip times alike: they sort numerically and round-trip exactly for
 //! 1677-09-21 to 2262-04-11; times outside that saturate to its ends.
 
 use chrono::{DateTime, Utc};
 
-pub(super) fn to_nanos(time: DateTime<Utc>) -> i64 {
+pub(crate) fn to_nanos(time: DateTime<Utc>) -> i64 {
     time.timestamp_nanos_opt()
         .unwrap_or(if time.timestamp() < 0 {
             i64::MIN
@@ -12,7 +13,7 @@ pub(super) fn to_nanos(time: DateTime<Utc>) -> i64 {
         })
 }
 
-pub(super) fn from_nanos(nanos: i64) -> DateTime<Utc> {
+pub(crate) fn from_nanos(nanos: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(nanos)
 }
 

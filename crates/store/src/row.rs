@@ -1,16 +1,16 @@
-//! A `tasks` row and a [`TaskRecord`], both ways.
+//! Rows of the SQL engines and the store's types, both ways. Both engines store the same
+//! columns with the same types, so one mapping serves SQLite and PostgreSQL alike.
 
 use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
-use sqlx::Sqlite;
+use sqlx::{Database, Encode, Type};
 use taskgate_core::Task;
 
-use super::timestamp::{from_nanos, to_nanos};
-use crate::{StoreError, TaskRecord};
+use crate::timestamp::{from_nanos, to_nanos};
+use crate::{Delivery, StoreError, TaskRecord};
 
-/// What a record is read from: the columns of `task_columns!()`, in that order.
+/// What a record is read from: the columns of each engine's `task_columns!()`, in that order.
 #[derive(Debug, sqlx::FromRow)]
-pub(super) struct TaskRow {
+pub(crate) struct TaskRow {
     id: String,
     tenant: String,
     version: i64,
@@ -24,7 +24,7 @@ pub(super) struct TaskRow {
 
 impl TaskRow {
     /// The task comes from `body`, the rest from the columns.
-    pub(super) fn into_record(self) -> Result<TaskRecord, StoreError> {
+    pub(crate) fn into_record(self) -> Result<TaskRecord, StoreError> {
         let task: Task = serde_json::from_str(&self.body)
             .map_err(|e| StoreError::Corrupt(format!("task {}: body: {e}", self.id)))?;
         if task.id != self.id {
@@ -46,10 +46,10 @@ impl TaskRow {
     }
 }
 
-/// Everything a write stores for a record, bound as `?1`..`?12` in this order:
+/// Everything a write stores for a record, bound as parameters 1 to 12 in this order:
 /// status, created_at, updated_at, next_check_at, lease_owner, lease_until, refreshed_at,
 /// callback_url, body, id, tenant, version.
-pub(super) struct TaskColumns {
+pub(crate) struct TaskColumns {
     status: &'static str,
     created_at: i64,
     updated_at: i64,
@@ -65,7 +65,7 @@ pub(super) struct TaskColumns {
 }
 
 impl TaskColumns {
-    pub(super) fn of(record: &TaskRecord) -> Result<TaskColumns, StoreError> {
+    pub(crate) fn of(record: &TaskRecord) -> Result<TaskColumns, StoreError> {
         let task = &record.task;
         let body = serde_json::to_string(task)
             .map_err(|e| StoreError::Corrupt(format!("task {}: not serializable: {e}", task.id)))?;
@@ -85,10 +85,18 @@ impl TaskColumns {
         })
     }
 
-    pub(super) fn bind<'q>(
+    pub(crate) fn bind<'q, DB>(
         self,
-        query: Query<'q, Sqlite, SqliteArguments<'q>>,
-    ) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+        query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    ) -> Query<'q, DB, <DB as Database>::Arguments<'q>>
+    where
+        DB: Database,
+        &'static str: Encode<'q, DB> + Type<DB>,
+        i64: Encode<'q, DB> + Type<DB>,
+        Option<i64>: Encode<'q, DB> + Type<DB>,
+        String: Encode<'q, DB> + Type<DB>,
+        Option<String>: Encode<'q, DB> + Type<DB>,
+    {
         query
             .bind(self.status)
             .bind(self.created_at)
@@ -102,5 +110,37 @@ impl TaskColumns {
             .bind(self.id)
             .bind(self.tenant)
             .bind(self.version)
+    }
+}
+
+/// A `deliveries` row, as each engine's claim returns it.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    id: String,
+    tenant: String,
+    task_id: String,
+    url: String,
+    body: String,
+    created_at: i64,
+    attempts: i64,
+    next_attempt_at: Option<i64>,
+    lease_owner: Option<String>,
+    lease_until: Option<i64>,
+}
+
+impl DeliveryRow {
+    pub(crate) fn into_delivery(self) -> Delivery {
+        Delivery {
+            id: self.id,
+            tenant: self.tenant,
+            task_id: self.task_id,
+            url: self.url,
+            body: self.body,
+            created_at: from_nanos(self.created_at),
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            next_attempt_at: from_nanos(self.next_attempt_at.unwrap_or(self.created_at)),
+            lease_owner: self.lease_owner,
+            lease_until: self.lease_until.map(from_nanos),
+        }
     }
 }
