@@ -258,7 +258,7 @@ def run(b):
     env = {"KEY": KEY, "PATH_ONE": poll_path, "PROVIDER_KEY": "bench-provider-key"}
     pid = b.gw.pid
     b.scenario("(a) nginx: provider poll", f"{ng}{poll_path}", "get_one.lua", {**env, "AUTH": "bench-provider-key"})
-    b.scenario("(b) taskgate: pass-through poll", f"{gw}/proxy/makevid{poll_path}", "get_one.lua", {**env, "AUTH": KEY}, target_pid=pid)
+    b.scenario("(b) taskgate: pass-through poll", f"{gw}/proxy/makevid{poll_path}", "get_one.lua", {**env, "AUTH": KEY, "PATH_ONE": f"/proxy/makevid{poll_path}"}, target_pid=pid)
     b.scenario("(c) taskgate: refreshed reads", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_unfinished, "AUTH": KEY}, target_pid=pid)
     b.scenario("(d) taskgate: finished reads", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, target_pid=pid)
     http("POST", f"http://127.0.0.1:{SIM_PORT}/_sim/scenario", {"not_visible_ms": 0, "queued_ms": 3600000})

@@ -41,6 +41,9 @@ struct Inner {
     phase: Phase,
     /// Outcomes in the window: (when, failed).
     outcomes: VecDeque<(Instant, bool)>,
+    /// Failures among `outcomes`, kept as they come and go (a count per call would be
+    /// linear in the window at high rates).
+    failures: usize,
 }
 
 #[derive(Debug)]
@@ -56,6 +59,7 @@ impl Circuit {
             inner: Mutex::new(Inner {
                 phase: Phase::Closed,
                 outcomes: VecDeque::new(),
+                failures: 0,
             }),
         }
     }
@@ -99,6 +103,7 @@ impl Circuit {
         match inner.phase {
             Phase::HalfOpen { .. } | Phase::Open { .. } => {
                 inner.outcomes.clear();
+                inner.failures = 0;
                 inner.phase = if failed {
                     Phase::Open {
                         until: now + self.settings.open_for,
@@ -109,18 +114,22 @@ impl Circuit {
             }
             Phase::Closed => {
                 inner.outcomes.push_back((now, failed));
+                inner.failures += usize::from(failed);
                 let window_start = now.checked_sub(self.settings.window);
                 while let (Some((at, _)), Some(start)) = (inner.outcomes.front(), window_start) {
                     if *at >= start {
                         break;
                     }
-                    inner.outcomes.pop_front();
+                    if let Some((_, true)) = inner.outcomes.pop_front() {
+                        inner.failures -= 1;
+                    }
                 }
                 let calls = inner.outcomes.len();
-                let failures = inner.outcomes.iter().filter(|(_, f)| *f).count();
+                let failures = inner.failures;
                 let ratio = failures as f64 / calls.max(1) as f64;
                 if calls >= self.settings.min_calls as usize && ratio >= self.settings.error_ratio {
                     inner.outcomes.clear();
+                    inner.failures = 0;
                     inner.phase = Phase::Open {
                         until: now + self.settings.open_for,
                     };
