@@ -58,24 +58,7 @@ async fn idempotency_key_returns_the_same_task_with_one_upstream_create_on_postg
         return;
     };
     let h = Harness::start_with_store(&store_section(&schema)).await;
-    let send = |body: Value| {
-        h.http
-            .post(h.url("/v1/tasks"))
-            .bearer_auth(KEY_A)
-            .header("Idempotency-Key", "order-17")
-            .json(&body)
-            .send()
-    };
-    let first: Value = send(text_to_video()).await.unwrap().json().await.unwrap();
-    let second = send(text_to_video()).await.unwrap();
-    assert_eq!(second.status(), 202);
-    let second: Value = second.json().await.unwrap();
-    assert_eq!(first["id"], second["id"]);
-    assert_eq!(h.sim.stats().creates_total(), 1);
-    let other = send(json!({"type": "text_to_video", "input": {"prompt": "another fox"}}))
-        .await
-        .unwrap();
-    expect_error(other, 409, "conflict").await;
+    same_key_same_body_creates_once(&h).await;
     h.gateway.shutdown().await;
 }
 

@@ -207,3 +207,26 @@ pub async fn expect_error(res: reqwest::Response, status: u16, code: &str) -> Va
 pub fn text_to_video() -> Value {
     json!({"type": "text_to_video", "input": {"prompt": "a red fox runs through snow"}})
 }
+
+/// The same `Idempotency-Key` and body return the same task with one upstream create; the
+/// same key with another body is `409 conflict`. Shared by every store's tests.
+pub async fn same_key_same_body_creates_once(h: &Harness) {
+    let send = |body: Value| {
+        h.http
+            .post(h.url("/v1/tasks"))
+            .bearer_auth(KEY_A)
+            .header("Idempotency-Key", "order-17")
+            .json(&body)
+            .send()
+    };
+    let first: Value = send(text_to_video()).await.unwrap().json().await.unwrap();
+    let second = send(text_to_video()).await.unwrap();
+    assert_eq!(second.status(), 202);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(h.sim.stats().creates_total(), 1);
+    let other = send(json!({"type": "text_to_video", "input": {"prompt": "another fox"}}))
+        .await
+        .unwrap();
+    expect_error(other, 409, "conflict").await;
+}
