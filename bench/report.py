@@ -28,12 +28,26 @@ def ratio(a, b):
     return a / b if b else 0.0
 
 
+HAND_WRITTEN = "## What the runs showed"
+
+
+def kept_findings(path):
+    """The hand-written part at the end of the existing report, kept across runs."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    at = text.find(HAND_WRITTEN)
+    return text[at:] if at >= 0 else ""
+
+
 def write_report(b, args):
     r = b.results
     ng = r.get("(a) nginx: provider poll", {})
     rows = []
     for name, m in r.items():
-        if ", c=" in name or name.startswith("soak"):
+        if ", c=" in name or name.startswith("soak") or name.endswith(" tasks"):
             continue
         cpu = f"{m['cpu_per_100k']:.2f}" if "cpu_per_100k" in m else "–"
         rss = f"{m['peak_rss_mib']:.1f}" if "peak_rss_mib" in m else "–"
@@ -52,6 +66,22 @@ def write_report(b, args):
     curve = "\n".join(
         f"| {c} | {d['rps']:.0f} | {d['p99']:.2f} | {e['rps']:.0f} | {e['p99']:.2f} |" for c, d, e in getattr(b, "curve", [])
     )
+    sizes = "\n".join(
+        f"| {n:,} | {c['rps']:.0f} | {c['p99']:.2f} | {d['rps']:.0f} | {d['p99']:.2f} | {e['rps']:.0f} | {e['p99']:.2f} | {rss / 1024:.1f} |"
+        for n, c, d, e, rss in getattr(b, "store_curve", [])
+    )
+    peer = r.get("(f) LiteLLM: GET /v1/videos/{id}")
+    tg_read = r.get("(c) taskgate: refreshed reads")
+    if peer and tg_read:
+        rr, pr = ratio(tg_read["rps"], peer["rps"]), ratio(tg_read["p99"], peer["p99"])
+        ok = rr >= 100 and pr <= 1 / 50
+        litellm = (f"| status reads: taskgate (c) / LiteLLM (f) | {rr:.1f}× | {pr:.3f}× | ≥ 100× rps, p99 ≤ 1/50: "
+                   f"{'met' if ok else 'NOT met'} |")
+    else:
+        litellm = "| status reads against LiteLLM | – | – | not measured (run with `--litellm`) |"
+    profiles = sorted(getattr(b, "profiles", []))
+    profile_text = ("\n## Profiles\n\n`perf record -g` of taskgate during one extra round of each scenario "
+                    "(`--profile`): " + ", ".join(f"[{p}](bench/profiles/{p})" for p in profiles) + ".\n") if profiles else ""
     text = f"""# Benchmarks
 
 Produced by one run of the harness (`{' '.join(['python3', 'bench/run.py'] + (['--quick'] if args.quick else []))}`) on
@@ -89,12 +119,21 @@ run; ratios compare targets measured side by side in it.
 {target('(c) refreshed reads', '(c) taskgate: refreshed reads', 0.5)}
 {target('(d) finished reads', '(d) taskgate: finished reads', 1.0)}
 {target('(e) creates on SQLite', '(e) taskgate: creates (SQLite)', 0.25)}
+{litellm}
 
 ## Scale with concurrency (one round each)
 
 | connections | (d) req/s | (d) p99 ms | (e) req/s | (e) p99 ms |
 | ---: | ---: | ---: | ---: | ---: |
 {curve}
+
+## Scale with the store (one round each, {min(args.seconds, 5)} s, 64 connections)
+
+The store is filled with creates up to each size; (c) and (d) read the same 2,000 tasks.
+
+| tasks stored | (c) req/s | (c) p99 ms | (d) req/s | (d) p99 ms | (e) req/s | (e) p99 ms | RSS MiB |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{sizes}
 
 ## Memory
 
@@ -104,6 +143,7 @@ run; ratios compare targets measured side by side in it.
 - RSS at the end of the run: {getattr(b, 'final_rss', 0) / 1024:.1f} MiB; peak {getattr(b, 'peak_rss', 0) / 1024:.1f} MiB.
 
 {chr(10).join(b.notes)}
-"""
+{profile_text}
+{kept_findings(args.out)}"""
     with open(args.out, "w") as f:
         f.write(text)

@@ -36,7 +36,11 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def ensure_tools():
+def ensure_tools(profile=False):
+    if profile and shutil.which("perf") is None:
+        print("installing linux-perf from Debian's packages", flush=True)
+        sh(["apt-get", "update", "-qq"])
+        sh(["apt-get", "install", "-y", "-qq", "linux-perf"])
     missing = [t for t in ("wrk", "nginx") if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
     if missing:
         print(f"installing {' '.join(missing)} from Debian's packages", flush=True)
@@ -125,6 +129,7 @@ class Bench:
         self.procs = []
         self.results = {}
         self.notes = []
+        self.profiles = []
 
     def start(self, cmd, **kw):
         p = subprocess.Popen(cmd, **kw)
@@ -186,7 +191,31 @@ class Bench:
             tasks = list(pool.map(lambda _: http("POST", url, body, KEY), range(n)))
         return tasks
 
-    def scenario(self, name, url, script, env, conns=None, rounds=None, secs=None, target_pid=None):
+    def profile(self, name, url, script, env, conns, pid):
+        """One more round under `perf record`, summarised into bench/profiles/."""
+        os.makedirs(os.path.join(HERE, "profiles"), exist_ok=True)
+        slug = name.split(")")[0].strip("(")
+        data = os.path.join(self.tmp, f"perf-{slug}.data")
+        perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-e", "cpu-clock", "-p", str(pid), "-o", data],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        wrk(url, script, env, conns, self.args.seconds)
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=60)
+        out = os.path.join(HERE, "profiles", f"{slug}.txt")
+        with open(out, "w") as f:
+            f.write(f"# perf profile of taskgate during one round of {name}\n")
+            f.write("# self time by function, then by shared object\n\n")
+            f.flush()
+            subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "symbol", "--percent-limit", "0.7",
+                            "--stdio", "-g", "none"], stdout=f, stderr=subprocess.DEVNULL, check=False)
+            f.flush()
+            subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso", "--stdio", "-g", "none"],
+                           stdout=f, stderr=subprocess.DEVNULL, check=False)
+        self.profiles.append(os.path.basename(out))
+        print(f"  profile written to {os.path.relpath(out, ROOT)}", flush=True)
+
+    def scenario(self, name, url, script, env, conns=None, rounds=None, secs=None, target_pid=None, profile=True):
         conns = conns or self.args.connections
         rounds = rounds or self.args.rounds
         secs = secs or self.args.seconds
@@ -206,6 +235,8 @@ class Bench:
         if target_pid:
             med["cpu_per_100k"] = cpu / max(requests, 1) * 100_000
             med["peak_rss_mib"] = proc_stats(target_pid)[1] / 1024
+        if target_pid and self.args.profile and profile:
+            self.profile(name, url, script, env, conns, target_pid)
         self.results[name] = med
         print(f"{name:<34} {med['rps']:>9.0f} req/s  p50 {med['p50']:.2f} ms  p99 {med['p99']:.2f} ms  errors {med['errors']}", flush=True)
         return med
@@ -219,10 +250,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="also record a perf profile of taskgate per scenario (bench/profiles/)")
+    ap.add_argument("--only", default="", help="comma-separated scenario letters to run (a,b,c,d,e); default all")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.rounds = 3, 1
-    ensure_tools()
+    ensure_tools(args.profile)
     b = Bench(args)
     try:
         if args.no_build:
@@ -235,6 +268,9 @@ def main():
         run(b)
     finally:
         b.stop_all()
+    if args.only:
+        print("partial run (--only): BENCHMARKS.md left as it is")
+        return
     from report import write_report
     write_report(b, args)
     print(f"wrote {args.out}")
@@ -257,27 +293,66 @@ def run(b):
     poll_path = f"/api/v1/get_runway/{poll_id}"
     env = {"KEY": KEY, "PATH_ONE": poll_path, "PROVIDER_KEY": "bench-provider-key"}
     pid = b.gw.pid
-    b.scenario("(a) nginx: provider poll", f"{ng}{poll_path}", "get_one.lua", {**env, "AUTH": "bench-provider-key"})
-    b.scenario("(b) taskgate: pass-through poll", f"{gw}/proxy/makevid{poll_path}", "get_one.lua", {**env, "AUTH": KEY, "PATH_ONE": f"/proxy/makevid{poll_path}"}, target_pid=pid)
-    b.scenario("(c) taskgate: refreshed reads", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_unfinished, "AUTH": KEY}, target_pid=pid)
-    b.scenario("(d) taskgate: finished reads", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, target_pid=pid)
+    only = set(filter(None, b.args.only.split(",")))
+    want = lambda letter: not only or letter in only
+    if want("a"):
+        b.scenario("(a) nginx: provider poll", f"{ng}{poll_path}", "get_one.lua", {**env, "AUTH": "bench-provider-key"})
+    if want("b"):
+        b.scenario("(b) taskgate: pass-through poll", f"{gw}/proxy/makevid{poll_path}", "get_one.lua", {**env, "AUTH": KEY, "PATH_ONE": f"/proxy/makevid{poll_path}"}, target_pid=pid)
+    if want("c"):
+        b.scenario("(c) taskgate: refreshed reads", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_unfinished, "AUTH": KEY}, target_pid=pid)
+    if want("d"):
+        b.scenario("(d) taskgate: finished reads", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, target_pid=pid)
     http("POST", f"http://127.0.0.1:{SIM_PORT}/_sim/scenario", {"not_visible_ms": 0, "queued_ms": 3600000})
-    b.scenario("(e) taskgate: creates (SQLite)", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, target_pid=pid)
+    if want("e"):
+        b.scenario("(e) taskgate: creates (SQLite)", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, target_pid=pid)
+    if only:
+        return
     # Scale with concurrency.
     b.curve = []
     for c in (1, 16, 64, 256):
-        d = b.scenario(f"(d) finished reads, c={c}", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid)
-        e = b.scenario(f"(e) creates, c={c}", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid)
+        d = b.scenario(f"(d) finished reads, c={c}", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid, profile=False)
+        e = b.scenario(f"(e) creates, c={c}", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid, profile=False)
         b.curve.append((c, d, e))
+    store_curve(b, env, ids_unfinished, ids_finished)
     # Leak check: RSS after ~100k more requests, then after ~1M.
     if not b.args.quick:
         rps = max(b.results["(d) taskgate: finished reads"]["rps"], 1000)
-        b.scenario("soak: finished reads to 100k", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, rounds=1, secs=max(int(100_000 / rps), 1), target_pid=pid)
+        b.scenario("soak: finished reads to 100k", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, rounds=1, secs=max(int(100_000 / rps), 1), target_pid=pid, profile=False)
         b.rss_100k = proc_stats(pid)[0]
-        b.scenario("soak: finished reads to 1M", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, rounds=1, secs=max(int(900_000 / rps), 1), target_pid=pid)
+        b.scenario("soak: finished reads to 1M", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, rounds=1, secs=max(int(900_000 / rps), 1), target_pid=pid, profile=False)
         b.rss_1m = proc_stats(pid)[0]
     b.final_rss = proc_stats(pid)[0]
     b.peak_rss = proc_stats(pid)[1]
+
+
+def stored_tasks(b):
+    """Tasks in the gateway's SQLite file (read-only; WAL lets it read beside the gateway)."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{os.path.join(b.tmp, 'bench.db')}?mode=ro", uri=True, timeout=30)
+    try:
+        return db.execute("SELECT count(*) FROM tasks").fetchone()[0]
+    finally:
+        db.close()
+
+
+def store_curve(b, env, ids_unfinished, ids_finished):
+    """Reads and creates as the store grows: filled with creates (the way it grows in use)
+    up to each size, then one round of each scenario."""
+    gw, pid = f"http://127.0.0.1:{GW_PORT}", b.gw.pid
+    sizes = (10_000, 100_000) if b.args.quick else (10_000, 100_000, 1_000_000)
+    secs = min(b.args.seconds, 5)
+    b.store_curve = []
+    for size in sizes:
+        while (have := stored_tasks(b)) < size:
+            rate = max(b.results.get("(e) taskgate: creates (SQLite)", {}).get("rps", 5000), 1000)
+            fill = max(1, min(60, int((size - have) / rate) + 1))
+            wrk(f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, 64, fill)
+        have = stored_tasks(b)
+        c = b.scenario(f"(c) refreshed reads, {size} tasks", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_unfinished, "AUTH": KEY}, rounds=1, secs=secs, target_pid=pid, profile=False)
+        d = b.scenario(f"(d) finished reads, {size} tasks", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, rounds=1, secs=secs, target_pid=pid, profile=False)
+        e = b.scenario(f"(e) creates, {size} tasks", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, rounds=1, secs=secs, target_pid=pid, profile=False)
+        b.store_curve.append((have, c, d, e, proc_stats(pid)[0]))
 
 
 if __name__ == "__main__":
