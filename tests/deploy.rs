@@ -2,8 +2,14 @@
 //! config in the ConfigMap passes `taskgate check` with exactly the Secret's variables, the
 //! pieces refer to each other correctly, the Dockerfile's build-time check would pass, and
 //! the Dockerfile, the systemd unit, the manifest and the README agree on the binary and
-//! config paths.
+//! config paths. The several-replica files (compose, Kubernetes) are checked the same way
+//! in `deploy/compose.rs` and `deploy/replicas.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "deploy/compose.rs"]
+mod compose;
+#[path = "deploy/replicas.rs"]
+mod replicas;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +29,30 @@ fn repo_file(path: &str) -> PathBuf {
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo_file(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The port of a `host:port` listener address.
+fn port_of(addr: &str) -> u64 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// Whole seconds of a duration written `20s`.
+fn seconds(text: &str) -> u64 {
+    text.strip_suffix('s').unwrap().parse().unwrap()
+}
+
+/// The `NAME: value` pairs of a YAML map (a Secret's `stringData`, a service's environment).
+fn string_map(map: &Value) -> BTreeMap<String, String> {
+    map.as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().unwrap().to_string(),
+                v.as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// Every YAML document of the sidecar example, by kind.
@@ -63,17 +93,7 @@ fn check(config_text: &str, env: &BTreeMap<String, String>) -> std::process::Out
 }
 
 fn secret_env(secret: &Value) -> BTreeMap<String, String> {
-    secret["stringData"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().unwrap().to_string(),
-                v.as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    string_map(&secret["stringData"])
 }
 
 fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
