@@ -159,8 +159,8 @@ Tenant key (new each run):
 
 Create a task on replica 1:
   curl -s -X POST http://{first}/v1/tasks -H "Authorization: Bearer $TASKGATE_KEY" -H 'Content-Type: application/json' \
-    -d '{{"type":"text_to_video","input":{{"prompt":"a red fox runs through fresh snow","duration_s":5}}}}' | tee /tmp/taskgate-task.json; echo
-  ID=$(sed -E 's/^\{{"id":"([^"]+)".*/\1/' /tmp/taskgate-task.json)
+    -d '{{"type":"text_to_video","input":{{"prompt":"a red fox runs through fresh snow","duration_s":5}}}}' | tee /tmp/taskgate-replicas-task.json; echo
+  ID=$(sed -E 's/^\{{"id":"([^"]+)".*/\1/' /tmp/taskgate-replicas-task.json)
 
 Read it on replica 2, and long-poll it to the end on replica 3:
   curl -s http://{second}/v1/tasks/$ID -H "Authorization: Bearer $TASKGATE_KEY"; echo
