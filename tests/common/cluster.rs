@@ -196,8 +196,11 @@ impl Drop for Replicas {
     }
 }
 
-/// A `redis-server` of the test's own on a free port, which it may stop and start again
-/// (the shared one is never touched).
+/// The password of [`PrivateRedis`]: tests check it never reaches a log.
+pub const PRIVATE_REDIS_PASSWORD: &str = "tg-redis-secret-pw";
+
+/// A `redis-server` of the test's own on a free port, with a password, which it may stop
+/// and start again (the shared one is never touched).
 pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,
@@ -222,7 +225,7 @@ impl PrivateRedis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://:{PRIVATE_REDIS_PASSWORD}@127.0.0.1:{}", self.port)
     }
 
     /// Starts it on its port; true once it answers.
@@ -230,6 +233,7 @@ impl PrivateRedis {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--requirepass", PRIVATE_REDIS_PASSWORD])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
