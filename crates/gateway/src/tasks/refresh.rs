@@ -7,8 +7,6 @@ use chrono::{DateTime, Utc};
 use taskgate_core::{FailureClass, TaskError};
 use taskgate_store::TaskRecord;
 
-use crate::cluster::poll_lock::Turn;
-use crate::cluster::Cluster;
 use crate::runtime::Runtime;
 use crate::state::AppState;
 use crate::tasks::commit::commit;
@@ -58,7 +56,7 @@ pub struct Refreshed {
     pub stale: Option<Stale>,
 }
 
-fn to_chrono(d: std::time::Duration) -> chrono::Duration {
+pub(crate) fn to_chrono(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
@@ -103,109 +101,38 @@ pub fn poll_bound(runtime: &Runtime, provider: &str) -> std::time::Duration {
 }
 
 /// Polls the provider once and stores what it said. Upstream trouble leaves the task as
-/// it was (marked stale); only a store failure is an error.
-///
-/// With a cluster, replicas take turns first (see [`crate::cluster::poll_lock`]): the one
-/// whose turn it is polls; the others wait for its result and read it from the store.
+/// it was (marked stale); only a store failure is an error. With a cluster, replicas
+/// take turns first (see [`super::turns`]).
 pub async fn refresh(
     state: AppState,
     runtime: Arc<Runtime>,
     record: TaskRecord,
     asker: Asker,
 ) -> Result<Refreshed, StoreFailure> {
-    let Some(cluster) = state.cluster.clone() else {
-        return poll_and_store(state, runtime, record, asker).await;
-    };
-    let id = record.task.id.clone();
-    // A watcher may first wait up to `watch_every` for the provider's budget.
-    let budget_wait = match asker {
-        Asker::Read => std::time::Duration::ZERO,
-        Asker::Watcher => runtime.config.tasks.watch_every,
-    };
-    let hold = poll_bound(&runtime, &record.task.provider) + budget_wait;
-    match cluster.poll_lock.take(&cluster, &id, hold).await {
-        Turn::Unknown => poll_and_store(state, runtime, record, asker).await,
-        Turn::Ours => {
-            let version = record.version;
-            let result = poll_and_store(state, runtime.clone(), record, asker).await;
-            cluster
-                .poll_lock
-                .done(&cluster, &id, runtime.config.tasks.refresh_after)
-                .await;
-            // Nothing stored, so no event went out: wake the replicas waiting for this poll.
-            if let Ok(refreshed) = &result {
-                if refreshed.record.version == version {
-                    crate::cluster::events::publish(&cluster, &refreshed.record.task).await;
-                }
-            }
-            result
-        }
-        turn => after_other_replica(&state, &runtime, &cluster, record, asker, turn).await,
+    match state.cluster.clone() {
+        None => poll_and_store(state, runtime, record, asker).await,
+        Some(cluster) => super::turns::refresh(state, runtime, cluster, record, asker).await,
     }
 }
 
-/// Another replica polls (or just polled) this task: wait for its result, bounded by the
-/// provider's timeout, and serve what the store holds. The watcher gives its claim back.
-async fn after_other_replica(
-    state: &AppState,
-    runtime: &Runtime,
-    cluster: &Cluster,
-    record: TaskRecord,
-    asker: Asker,
-    turn: Turn,
-) -> Result<Refreshed, StoreFailure> {
-    let id = record.task.id.clone();
-    let refresh_after = to_chrono(runtime.config.tasks.refresh_after);
-    let polled_at = match turn {
-        Turn::Done { fresh_for } => Utc::now() - (refresh_after - to_chrono(fresh_for)),
-        _ => {
-            let mut events = state.events.subscribe(&id);
-            let bound = runtime
-                .config
-                .providers
-                .get(&record.task.provider)
-                .map_or(std::time::Duration::from_secs(5), |p| p.settings.timeout);
-            let deadline = tokio::time::Instant::now() + bound;
-            // The poll's event may have gone out before we subscribed: look at the lock
-            // now and then, and stop waiting once it is no longer pending.
-            while cluster.poll_lock.pending(cluster, &id).await
-                && tokio::time::Instant::now() < deadline
-            {
-                let slice = deadline
-                    .saturating_duration_since(tokio::time::Instant::now())
-                    .min(std::time::Duration::from_millis(100));
-                if let Ok(changed) = tokio::time::timeout(slice, events.receiver.changed()).await {
-                    if changed.is_ok() {
-                        break;
-                    }
-                }
-            }
-            Utc::now()
-        }
-    };
-    let latest = match state.store.get(&record.tenant, &id).await {
-        Ok(Some(latest)) => latest,
-        Ok(None) => return Err(StoreFailure("task vanished during refresh".into())),
-        Err(e) => return Err(StoreFailure(e.to_string())),
-    };
-    state
+/// Records that the task was polled at `at` without anything to store, so reads within
+/// `refresh_after` do not poll again. Old notes go when the table grows.
+pub(crate) fn note_polled(state: &AppState, id: &str, at: DateTime<Utc>, window: chrono::Duration) {
+    let mut polled = state
         .polled_at
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(id, polled_at);
-    let ours = latest.lease_owner.as_deref() == Some(state.replica_id.as_str());
-    if asker == Asker::Read || latest.task.is_terminal() || !ours {
-        return Ok(Refreshed {
-            record: latest,
-            stale: None,
-        });
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if polled.len() >= POLLED_NOTES {
+        let now = Utc::now();
+        polled.retain(|_, noted| now - *noted < window);
     }
-    let mut next = latest.clone();
-    next.next_check_at = Some(Utc::now() + jittered(to_chrono(runtime.config.tasks.watch_every)));
-    store(state, &latest, next, None).await
+    polled.insert(id.to_string(), at);
 }
 
-async fn poll_and_store(
+/// Notes kept before stale ones are swept.
+const POLLED_NOTES: usize = 4096;
+
+pub(crate) async fn poll_and_store(
     state: AppState,
     runtime: Arc<Runtime>,
     record: TaskRecord,
@@ -233,11 +160,12 @@ async fn poll_and_store(
     }
     if asker == Asker::Read && stale.is_none() && next.task == record.task {
         // Nothing a client can see changed: no durable write, only a note that we asked.
-        let mut polled = state
-            .polled_at
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        polled.insert(record.task.id.clone(), now);
+        note_polled(
+            &state,
+            &record.task.id,
+            now,
+            to_chrono(timings.refresh_after),
+        );
         return Ok(Refreshed { record, stale });
     }
     if !next.task.is_terminal() && now - next.task.created_at > to_chrono(timings.give_up_after) {
@@ -268,13 +196,13 @@ fn next_interval(
     jittered(quiet.clamp(base, base * 8))
 }
 
-fn jittered(d: chrono::Duration) -> chrono::Duration {
+pub(crate) fn jittered(d: chrono::Duration) -> chrono::Duration {
     use rand::Rng;
     let factor = rand::thread_rng().gen_range(0.9..1.1);
     chrono::Duration::milliseconds((d.num_milliseconds() as f64 * factor) as i64)
 }
 
-async fn store(
+pub(crate) async fn store(
     state: &AppState,
     record: &TaskRecord,
     mut next: TaskRecord,
