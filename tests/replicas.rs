@@ -373,9 +373,13 @@ async fn three_hundred_tasks_are_polled_one_replica_at_a_time_and_each_webhook_g
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_run_loses_nothing() {
     let sim = SimServer::start().await.unwrap();
-    let receiver = Receiver::default();
+    // Refuse every webhook for the first seconds, slowly (past the 1 s webhook timeout),
+    // so deliveries are pending, and some in flight under a lease, at the kill.
+    let receiver = Receiver {
+        refusal_delay: Duration::from_millis(1500),
+        ..Receiver::default()
+    };
     let healthy_after = Instant::now() + Duration::from_secs(4);
-    // Refuse every webhook for the first seconds, so some are pending at the kill.
     let hook = receiver
         .start(move |_, _, _| Instant::now() < healthy_after)
         .await;
@@ -385,11 +389,28 @@ async fn a_replica_killed_mid_run_loses_nothing() {
     let mut ids = Vec::new();
     for i in 0..60 {
         let run_ms = if i % 2 == 0 { 300 } else { 3000 };
-        let body = task_body(json!({"queued_ms": 200, "run_ms": run_ms}), Some(&hook));
+        // Every 10th task's first poll hangs (until the 2 s provider timeout): a watcher
+        // lease is held at the kill.
+        let faults = if i % 10 == 0 {
+            json!([{"op": "poll", "kind": "hang", "count": 1}])
+        } else {
+            json!([])
+        };
+        let body = task_body(
+            json!({"queued_ms": 200, "run_ms": run_ms, "faults": faults}),
+            Some(&hook),
+        );
         let task = create_on(&r, i, &body).await.unwrap();
         ids.push(task["id"].as_str().unwrap().to_string());
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill replica 1 while it holds a webhook delivery lease (an attempt in flight).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let wait_for_lease = Instant::now();
+    let mut held = r.leases_held("replica-1").await;
+    while held.1 == 0 && wait_for_lease.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        held = r.leases_held("replica-1").await;
+    }
     let attempts_before_kill = receiver.total_attempts();
     r.gateways[0].signal("KILL");
     let killed_at = Instant::now();
@@ -414,6 +435,11 @@ async fn a_replica_killed_mid_run_loses_nothing() {
         unfinished = left;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let tasks_done = killed_at.elapsed();
+    eprintln!(
+        "at the kill replica 1 held {} task lease(s) and {} delivery lease(s)",
+        held.0, held.1
+    );
     while receiver.accepted_ids() < ids.len() {
         assert!(
             Instant::now() < deadline,
@@ -424,15 +450,22 @@ async fn a_replica_killed_mid_run_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!(
-        "replica 1 SIGKILLed with {} webhook attempts made; all {} tasks finished and their webhooks delivered {:.2}s after the kill ({} duplicate deliveries)",
+        "replica 1 SIGKILLed with {} webhook attempts made; all {} tasks finished {:.2}s and their webhooks were delivered {:.2}s after the kill ({} duplicate deliveries)",
         attempts_before_kill,
         ids.len(),
+        tasks_done.as_secs_f64(),
         killed_at.elapsed().as_secs_f64(),
         receiver.duplicates().len()
     );
     assert!(
         attempts_before_kill > 0,
         "no webhook was pending at the kill"
+    );
+    assert!(held.1 > 0, "replica 1 held no delivery lease at the kill");
+    assert_eq!(
+        r.leases_held("replica-1").await.1,
+        0,
+        "deliveries left leased by the dead replica"
     );
     assert_eq!(sim.stats().creates_total(), ids.len() as u64);
 }

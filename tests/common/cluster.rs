@@ -108,7 +108,7 @@ pub struct Replicas {
     pub namespace: String,
     pub http: reqwest::Client,
     dir: PathBuf,
-    _schema: TestSchema,
+    schema: TestSchema,
 }
 
 impl Replicas {
@@ -148,8 +148,29 @@ impl Replicas {
             namespace,
             http: reqwest::Client::new(),
             dir,
-            _schema: schema,
+            schema,
         })
+    }
+
+    /// Tasks and webhook deliveries the store shows leased by `replica` now (a finished
+    /// refresh or attempt clears its lease).
+    pub async fn leases_held(&self, replica: &str) -> (i64, i64) {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(&self.schema.url())
+            .await
+            .unwrap();
+        let mut counts = Vec::new();
+        for table in ["tasks", "deliveries"] {
+            let sql = format!("SELECT count(*) FROM {table} WHERE lease_owner = $1");
+            let n: i64 = sqlx::query_scalar(&sql)
+                .bind(replica)
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+            counts.push(n);
+        }
+        let _ = db.close().await;
+        (counts[0], counts[1])
     }
 
     /// The tenant base URL of replica `n` (from 0), round robin.
@@ -272,6 +293,9 @@ impl Drop for PrivateRedis {
 pub struct Receiver {
     pub attempts: Arc<Mutex<HashMap<String, u32>>>,
     pub accepted: Arc<Mutex<HashMap<String, u32>>>,
+    /// How long a refused attempt waits before its 500 (past `webhooks.timeout`, the
+    /// attempt is in flight, and leased, all that time).
+    pub refusal_delay: Duration,
 }
 
 impl Receiver {
@@ -301,6 +325,7 @@ impl Receiver {
                         (*n, order)
                     };
                     if refuse(&id, attempt, order) {
+                        tokio::time::sleep(receiver.refusal_delay).await;
                         return StatusCode::INTERNAL_SERVER_ERROR;
                     }
                     *receiver.accepted.lock().unwrap().entry(id).or_insert(0) += 1;
