@@ -1,5 +1,6 @@
 //! The gateway on the PostgreSQL store (`TASKGATE_TEST_POSTGRES_URL`, a schema per test):
-//! the task flow and idempotency end to end, and two gateways sharing one database.
+//! the task flow and idempotency end to end, the acceptance flows of `api_tasks`, and two
+//! gateways sharing one database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -14,6 +15,35 @@ use taskgate::Gateway;
 fn store_section(schema: &TestSchema) -> String {
     format!("{{kind: postgres, url: \"{}\"}}", schema.url())
 }
+
+/// The memory store's acceptance flows (`api_tasks`), each on a fresh schema.
+macro_rules! on_postgres {
+    ($($flow:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $flow() {
+            let Some(schema) = TestSchema::create().await else {
+                return;
+            };
+            let h = Harness::start_with_store(&store_section(&schema)).await;
+            flows::$flow(&h).await;
+            h.gateway.shutdown().await;
+        }
+    )*};
+}
+
+on_postgres!(
+    create_answers_202_with_location_and_a_queued_task,
+    read_refreshes_until_succeeded_with_a_video_url,
+    task_not_exist_within_grace_reads_as_queued,
+    a_failed_task_carries_the_provider_code_and_message,
+    fallback_on_503_creates_on_the_next_provider_once,
+    a_definite_400_goes_back_to_the_client_without_fallback,
+    concurrent_same_idempotency_key_creates_once,
+    tenants_see_only_their_own_tasks,
+    list_pages_newest_first_with_status_filter,
+    cancel_on_runway_cancels_upstream_and_a_second_cancel_conflicts,
+    cancel_where_the_provider_cannot_is_cancel_unsupported,
+);
 
 #[tokio::test]
 async fn create_read_and_succeed_on_postgres() {

@@ -2,6 +2,8 @@
 //! small HTTP helpers. Nothing here leaves 127.0.0.1.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
+pub mod flows;
 pub mod process;
 
 use std::time::{Duration, Instant};

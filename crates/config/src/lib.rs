@@ -19,7 +19,7 @@ pub use keys::{format_key_hash, hash_key, new_tenant_key};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use ready::{
     CircuitSettings, ClusterConfig, Config, ProviderConfig, RateLimit, ServerConfig, StoreConfig,
-    TaskTimings, TenantConfig, WebhookSettings, DEFAULT_SQLITE_PATH,
+    TaskTimings, TenantConfig, WebhookSettings, DEFAULT_CLUSTER_NAMESPACE, DEFAULT_SQLITE_PATH,
 };
 
 use problems::Problems;

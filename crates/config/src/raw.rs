@@ -58,6 +58,7 @@ pub(crate) struct RawStore {
 pub(crate) struct RawCluster {
     pub redis_url: Option<String>,
     pub replica_id: Option<String>,
+    pub namespace: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

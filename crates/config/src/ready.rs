@@ -87,7 +87,13 @@ pub struct ClusterConfig {
     pub redis_url: Secret,
     /// `None`: the caller picks one (host name + pid).
     pub replica_id: Option<String>,
+    /// Prefix of every Redis key and channel (`<namespace>:...`), so several deployments
+    /// (or tests) can share one Redis. 1 to 64 of `A-Z a-z 0-9 _ - . :`.
+    pub namespace: String,
 }
+
+/// The default `cluster.namespace`.
+pub const DEFAULT_CLUSTER_NAMESPACE: &str = "taskgate";
 
 /// How webhooks to clients are delivered. All > 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

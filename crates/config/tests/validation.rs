@@ -221,6 +221,21 @@ fn cases() -> Vec<(&'static str, String, Expected)> {
             vec![("cluster.redis_url", "missing required field")],
         ),
         (
+            "cluster namespace with a space",
+            format!("{}store: {{kind: postgres, url: postgres://db/x}}\ncluster: {{redis_url: redis://r, namespace: \"a b\"}}\n", base()),
+            vec![("cluster.namespace", "must be 1 to 64 characters of A-Z a-z 0-9 _ - . :")],
+        ),
+        (
+            "cluster namespace empty",
+            format!("{}store: {{kind: postgres, url: postgres://db/x}}\ncluster: {{redis_url: redis://r, namespace: \"\"}}\n", base()),
+            vec![("cluster.namespace", "must be 1 to 64 characters of A-Z a-z 0-9 _ - . :")],
+        ),
+        (
+            "cluster with an unknown key",
+            format!("{}store: {{kind: postgres, url: postgres://db/x}}\ncluster: {{redis_url: redis://r, namepsace: x}}\n", base()),
+            vec![("cluster", "unknown field 'namepsace'")],
+        ),
+        (
             "postgres without url",
             format!("{}store:\n  kind: postgres\n", base()),
             vec![("store.url", "required for store kind postgres")],
@@ -585,6 +600,17 @@ fn cluster_with_postgres_is_accepted() {
     let cluster = config.cluster.unwrap();
     assert_eq!(cluster.replica_id.as_deref(), Some("r1"));
     assert!(cluster.redis_url.expose().contains("pw-redis-secret"));
+    assert_eq!(cluster.namespace, "taskgate");
+}
+
+#[test]
+fn cluster_namespace_is_read() {
+    let config = parse(&format!(
+        "{}store: {{kind: postgres, url: \"${{DATABASE_URL}}\"}}\ncluster: {{redis_url: \"${{REDIS_URL}}\", namespace: \"team-a:prod.v2\"}}\n",
+        base()
+    ))
+    .unwrap();
+    assert_eq!(config.cluster.unwrap().namespace, "team-a:prod.v2");
 }
 
 #[test]

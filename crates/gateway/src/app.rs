@@ -98,7 +98,7 @@ pub fn tenant_router(state: AppState) -> Router {
         .route("/v1/tasks/{id}/events", get(tasks::task_events))
         .route("/v1/providers", get(providers::list_providers))
         .route("/proxy/{provider}/{*path}", any(proxy::forward))
-        .route_layer(TenantLimitLayer::new(state.tenant_budgets.clone()))
+        .route_layer(TenantLimitLayer::new(state.gate.clone()))
         .route_layer(AuthLayer::new(state.runtime.clone()));
     let router = Router::new()
         .merge(authed)

@@ -55,6 +55,15 @@ enum Command {
         /// SQLite file (default data/demo.db).
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Run this many gateways (on consecutive ports) against PostgreSQL and Redis.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        replicas: u16,
+        /// PostgreSQL for --replicas (default postgres://postgres@127.0.0.1:5432/test).
+        #[arg(long)]
+        postgres_url: Option<String>,
+        /// Redis for --replicas (default redis://127.0.0.1:6379).
+        #[arg(long)]
+        redis_url: Option<String>,
     },
     /// Tenant keys.
     Key {
@@ -109,12 +118,18 @@ fn main() -> ExitCode {
             listen,
             admin_listen,
             db,
+            replicas,
+            postgres_url,
+            redis_url,
         } => {
             init_logs(cli.log_format);
             run_async(taskgate::demo::run(taskgate::demo::DemoOptions {
                 listen,
                 admin_listen,
                 sqlite_path: db,
+                replicas,
+                postgres_url,
+                redis_url,
             }))
         }
     }

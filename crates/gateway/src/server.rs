@@ -57,7 +57,7 @@ impl Gateway {
         let listen = config.server.listen;
         let admin_listen = config.server.admin_listen;
         let runtime = Runtime::build(config, None)?;
-        let state = AppState::new(Arc::new(ArcSwap::from_pointee(runtime)), store);
+        let state = AppState::new(Arc::new(ArcSwap::from_pointee(runtime)), store)?;
         let tenant_listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding the tenant listener on {listen}"))?;

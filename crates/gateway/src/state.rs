@@ -6,12 +6,13 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use taskgate_store::TaskStore;
 
+use crate::cluster::Cluster;
 use crate::lifecycle::events::TaskEvents;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::tasks::refresh::{Refreshed, StoreFailure};
 use crate::tasks::singleflight::SingleFlight;
-use crate::traffic::budget::Budgets;
+use crate::traffic::gate::RateGate;
 use crate::traffic::guard::Guards;
 use crate::traffic::upstream::Upstream;
 
@@ -28,8 +29,10 @@ pub struct Shared {
     pub refreshes: SingleFlight<RefreshResult>,
     /// Provider budgets and circuits.
     pub guards: Guards,
-    /// Tenant request budgets.
-    pub tenant_budgets: Arc<Budgets>,
+    /// Where tenant and provider rate budgets are spent (global with a cluster).
+    pub gate: RateGate,
+    /// The cluster's Redis, when `cluster` is configured.
+    pub cluster: Option<Arc<Cluster>>,
     /// Creates in flight per tenant, counted with the stored unfinished tasks against
     /// `max_unfinished_tasks`.
     pub creating: std::sync::Mutex<std::collections::HashMap<String, u64>>,
@@ -53,18 +56,39 @@ pub struct Shared {
 }
 
 impl AppState {
-    pub fn new(runtime: Arc<ArcSwap<Runtime>>, store: Arc<dyn TaskStore>) -> AppState {
-        AppState {
+    /// The state of one process. With `cluster` configured, prepares (without waiting for)
+    /// the Redis connection; fails only on a Redis URL that cannot be used.
+    pub fn new(
+        runtime: Arc<ArcSwap<Runtime>>,
+        store: Arc<dyn TaskStore>,
+    ) -> anyhow::Result<AppState> {
+        let cluster_config = runtime.load().config.cluster.clone();
+        let replica_id = cluster_config
+            .as_ref()
+            .and_then(|c| c.replica_id.clone())
+            .unwrap_or_else(default_replica_id);
+        let metrics = Arc::new(Metrics::new());
+        let cluster = match &cluster_config {
+            Some(config) => Some(Arc::new(Cluster::new(
+                config,
+                &replica_id,
+                metrics.clone(),
+            )?)),
+            None => None,
+        };
+        let gate = RateGate::new(cluster.clone());
+        Ok(AppState {
             inner: Arc::new(Shared {
                 runtime,
                 store,
                 refreshes: SingleFlight::default(),
-                guards: Guards::default(),
-                tenant_budgets: Arc::new(Budgets::default()),
+                guards: Guards::new(gate.clone()),
+                gate,
+                cluster,
                 creating: std::sync::Mutex::new(std::collections::HashMap::new()),
                 events: TaskEvents::default(),
                 outbox_ready: tokio::sync::Notify::new(),
-                replica_id: replica_id(),
+                replica_id,
                 webhook_http: reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .user_agent(concat!("taskgate-webhooks/", env!("CARGO_PKG_VERSION")))
@@ -73,14 +97,14 @@ impl AppState {
                 webhook_attempts: Default::default(),
                 finished: Default::default(),
                 polled_at: Default::default(),
-                metrics: Arc::new(Metrics::new()),
+                metrics,
             }),
-        }
+        })
     }
 }
 
 /// Host name and process id: unique enough among replicas, readable in the store.
-fn replica_id() -> String {
+fn default_replica_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "taskgate".into());
     format!("{host}-{}", std::process::id())
 }

@@ -54,6 +54,9 @@ pub struct TaskRecord {
     pub provider: String,
     /// Polls of this id since create (including `task_not_exist` answers).
     pub polls: u64,
+    /// When each of those polls arrived, in ms after the create, in arrival order.
+    #[serde(default)]
+    pub poll_times_ms: Vec<u64>,
     /// Cancel requests for this id.
     pub cancels: u64,
     /// The create body, without its `sim` object.
@@ -84,6 +87,7 @@ pub(crate) struct Task {
     pub body: serde_json::Value,
     pub headers: Vec<(String, String)>,
     polls: AtomicU64,
+    poll_times_ms: Mutex<Vec<u64>>,
     cancels: AtomicU64,
     forced: Mutex<Option<Forced>>,
     faults: Option<Mutex<FaultList>>,
@@ -113,6 +117,7 @@ impl Task {
             body,
             headers,
             polls: AtomicU64::new(0),
+            poll_times_ms: Mutex::new(Vec::new()),
             cancels: AtomicU64::new(0),
             forced: Mutex::new(None),
             faults: (!faults.is_empty()).then(|| Mutex::new(faults)),
@@ -190,6 +195,11 @@ impl Task {
     }
 
     pub(crate) fn count_poll(&self) {
+        let at = self.elapsed_ms();
+        self.poll_times_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(at);
         self.polls.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -209,6 +219,11 @@ impl Task {
         TaskRecord {
             provider: self.provider.as_str().to_owned(),
             polls: self.polls.load(Ordering::Relaxed),
+            poll_times_ms: self
+                .poll_times_ms
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             cancels: self.cancels.load(Ordering::Relaxed),
             body: self.body.clone(),
             headers: self.headers.clone(),

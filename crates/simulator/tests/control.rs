@@ -111,7 +111,14 @@ async fn counters_count_creates_polls_cancels_and_rejections() {
     assert_eq!(stats.polls["comet_compat"], 3);
     assert_eq!(stats.cancels["runway"], 1);
     assert_eq!(stats.rejected["comet_compat"], 1);
-    assert_eq!(s.server.task(&compat).unwrap().polls, 3);
+    let record = s.server.task(&compat).unwrap();
+    assert_eq!(record.polls, 3);
+    assert_eq!(record.poll_times_ms.len(), 3, "one time per poll");
+    assert!(
+        record.poll_times_ms.windows(2).all(|w| w[0] <= w[1]),
+        "in arrival order: {:?}",
+        record.poll_times_ms
+    );
 
     let r = s.send(s.http.get(s.url("/_sim/stats"))).await;
     let over_http: Stats = serde_json::from_str(&r.text).unwrap();

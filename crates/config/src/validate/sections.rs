@@ -8,7 +8,8 @@ use super::fields::{duration, http_url, socket_addr};
 use crate::problems::Problems;
 use crate::raw::{RawCluster, RawServer, RawStore, RawTasks, RawWebhooks};
 use crate::ready::{
-    ClusterConfig, ServerConfig, StoreConfig, TaskTimings, WebhookSettings, DEFAULT_SQLITE_PATH,
+    ClusterConfig, ServerConfig, StoreConfig, TaskTimings, WebhookSettings,
+    DEFAULT_CLUSTER_NAMESPACE, DEFAULT_SQLITE_PATH,
 };
 
 pub(crate) fn server(raw: &RawServer, problems: &mut Problems) -> Option<ServerConfig> {
@@ -150,11 +151,31 @@ pub(crate) fn cluster(
         }
         id => id.map(str::to_string),
     };
+    let namespace = match raw.namespace.as_deref() {
+        None => Some(DEFAULT_CLUSTER_NAMESPACE.to_string()),
+        Some(ns) if valid_namespace(ns) => Some(ns.to_string()),
+        Some(_) => {
+            problems.add(
+                "cluster.namespace",
+                "must be 1 to 64 characters of A-Z a-z 0-9 _ - . :",
+            );
+            None
+        }
+    };
     let redis_url = redis_url?;
     ok.then_some(ClusterConfig {
         redis_url,
         replica_id,
+        namespace: namespace?,
     })
+}
+
+/// A Redis key prefix that reads the same in every tool: no spaces, no globbing characters.
+fn valid_namespace(ns: &str) -> bool {
+    (1..=64).contains(&ns.len())
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }
 
 /// A URL that may hold a password: checked for its scheme only, and never echoed.

@@ -13,8 +13,20 @@ use crate::state::AppState;
 
 /// Starts the background loops; they stop when `stop` turns true.
 pub fn spawn(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    vec![
+    let mut loops = vec![
         tokio::spawn(watcher::run(state.clone(), stop.clone())),
-        tokio::spawn(webhooks::run(state.clone(), stop)),
-    ]
+        tokio::spawn(webhooks::run(state.clone(), stop.clone())),
+    ];
+    if let Some(cluster) = &state.cluster {
+        loops.push(tokio::spawn(crate::cluster::heartbeat::run(
+            cluster.clone(),
+            stop.clone(),
+        )));
+        loops.push(tokio::spawn(crate::cluster::events::run(
+            cluster.clone(),
+            state.events.clone(),
+            stop,
+        )));
+    }
+    loops
 }

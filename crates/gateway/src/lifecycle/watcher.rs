@@ -20,13 +20,27 @@ fn tick(watch_every: Duration) -> Duration {
     (watch_every / 5).clamp(Duration::from_millis(50), Duration::from_secs(1))
 }
 
+/// How long a claim lasts: it must outlast one refresh (a wait for the provider's budget
+/// of up to `watch_every`, then the slowest guarded poll), plus slack for the store
+/// write; short otherwise, so a dead replica's tasks are picked up soon.
+pub fn lease(runtime: &crate::runtime::Runtime) -> Duration {
+    let timings = runtime.config.tasks;
+    let slowest_poll = runtime
+        .config
+        .providers
+        .keys()
+        .map(|name| refresh::poll_bound(runtime, name))
+        .max()
+        .unwrap_or_default();
+    (timings.watch_every * 3).max(timings.watch_every + slowest_poll + Duration::from_secs(5))
+}
+
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     loop {
         let runtime = state.runtime.load_full();
         let timings = runtime.config.tasks;
-        // The lease outlasts a refresh that waits for the provider's budget and retries.
-        let lease = (timings.watch_every * 3).max(Duration::from_secs(30));
+        let lease = lease(&runtime);
         let claimed = state
             .store
             .claim_due(&state.replica_id, Utc::now(), lease, BATCH)

@@ -70,6 +70,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    replica: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ProviderLabels {
     pub provider: String,
 }
@@ -103,6 +108,8 @@ pub struct Metrics {
     webhook_deliveries: Family<OutcomeLabels, Counter>,
     pub(crate) tasks: Family<TaskLabels, Gauge>,
     pub(crate) circuit_state: Family<ProviderLabels, Gauge>,
+    redis_up: Family<ReplicaLabels, Gauge>,
+    replicas_seen: Family<ReplicaLabels, Gauge>,
     /// Scrapes refresh the gauges then encode; one at a time, so none sees half of another.
     pub(crate) scrape_lock: tokio::sync::Mutex<()>,
 }
@@ -143,6 +150,8 @@ impl Metrics {
         let webhook_deliveries = Family::default();
         let tasks = Family::default();
         let circuit_state = Family::default();
+        let redis_up = Family::default();
+        let replicas_seen = Family::default();
         // Counter names omit `_total`: the encoder appends it.
         registry.register(
             "taskgate_http_requests",
@@ -184,6 +193,16 @@ impl Metrics {
             "Circuit breaker per provider: 0 closed, 1 half-open, 2 open",
             circuit_state.clone(),
         );
+        registry.register(
+            "taskgate_cluster_redis_up",
+            "With cluster.redis_url: 1 while Redis answers (global limits), 0 while limits are local shares",
+            redis_up.clone(),
+        );
+        registry.register(
+            "taskgate_cluster_replicas_seen",
+            "With cluster.redis_url: replicas that heartbeated lately (the last known count while Redis is down)",
+            replicas_seen.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -194,6 +213,8 @@ impl Metrics {
             webhook_deliveries,
             tasks,
             circuit_state,
+            redis_up,
+            replicas_seen,
             scrape_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -258,6 +279,24 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// Whether this replica's Redis answers (only with a cluster).
+    pub fn cluster_redis_up(&self, replica: &str, up: bool) {
+        self.redis_up
+            .get_or_create(&ReplicaLabels {
+                replica: replica.to_string(),
+            })
+            .set(i64::from(up));
+    }
+
+    /// Replicas seen by this replica's heartbeat (only with a cluster).
+    pub fn cluster_replicas_seen(&self, replica: &str, seen: u32) {
+        self.replicas_seen
+            .get_or_create(&ReplicaLabels {
+                replica: replica.to_string(),
+            })
+            .set(i64::from(seen));
     }
 
     /// The whole registry in the OpenMetrics text format (which Prometheus scrapes).

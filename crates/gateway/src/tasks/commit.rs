@@ -29,6 +29,9 @@ pub async fn commit(
     };
     if version.is_some() {
         state.events.publish(&next.task);
+        if let Some(cluster) = &state.cluster {
+            crate::cluster::events::publish(cluster, &next.task).await;
+        }
     }
     Ok(version)
 }

@@ -9,6 +9,7 @@ pub mod list;
 pub mod read;
 pub mod refresh;
 pub mod singleflight;
+pub mod turns;
 
 use taskgate_store::StoreError;
 

@@ -14,6 +14,10 @@ use crate::tasks::refresh::{self, Asker, Stale};
 /// Longest long-poll a client may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
+/// Waiters re-read the store this often: the safety net for a change whose event never
+/// arrived (made on another replica while Redis was away).
+pub const STORE_RECHECK: Duration = Duration::from_secs(1);
+
 /// The task, refreshed from its provider first when it is unfinished and stale.
 pub async fn read(
     state: &AppState,
@@ -72,20 +76,37 @@ pub async fn wait_for_end(
     if latest.is_terminal() {
         return Ok(latest);
     }
-    let ended = match tokio::time::timeout(
-        wait,
-        subscription
-            .receiver
-            .wait_for(|t| t.as_ref().is_some_and(|t| t.is_terminal())),
-    )
-    .await
-    {
-        Ok(Ok(seen)) => seen.as_ref().map(|t| Task::clone(t)),
-        _ => None,
-    };
-    match ended {
-        Some(task) => Ok(task),
-        None => latest_or(state, caller, latest).await,
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut latest = latest;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return latest_or(state, caller, latest).await;
+        }
+        // `Some(seen)`: an event (the guard is dropped here, before any await).
+        let ended = match tokio::time::timeout(
+            left.min(STORE_RECHECK),
+            subscription
+                .receiver
+                .wait_for(|t| t.as_ref().is_some_and(|t| t.is_terminal())),
+        )
+        .await
+        {
+            Ok(Ok(seen)) => Some(Ok(seen.as_ref().map(|t| Task::clone(t)))),
+            Ok(Err(_)) => Some(Err(())),
+            Err(_) => None,
+        };
+        match ended {
+            Some(Ok(Some(task))) => return Ok(task),
+            Some(Ok(None)) => {}
+            Some(Err(())) => return latest_or(state, caller, latest).await,
+            None => {
+                latest = latest_or(state, caller, latest).await?;
+                if latest.is_terminal() {
+                    return Ok(latest);
+                }
+            }
+        }
     }
 }
 
@@ -129,10 +150,23 @@ pub fn changes(
                 ));
             }
             loop {
-                if sub.receiver.changed().await.is_err() {
-                    return None;
-                }
-                let Some(task) = sub.receiver.borrow_and_update().clone() else {
+                let task = match tokio::time::timeout(STORE_RECHECK, sub.receiver.changed()).await {
+                    Ok(Ok(())) => sub.receiver.borrow_and_update().clone(),
+                    Ok(Err(_)) => return None,
+                    // No event for a while: look in the store (a change on another replica
+                    // whose event was lost). A store error waits for the next round.
+                    Err(_) => match &last {
+                        Some(l) => state
+                            .store
+                            .get(&caller.tenant, &l.id)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|r| Arc::new(r.task)),
+                        None => None,
+                    },
+                };
+                let Some(task) = task else {
                     continue;
                 };
                 let moved = last

@@ -10,6 +10,7 @@ use taskgate_store::TaskRecord;
 use crate::runtime::Runtime;
 use crate::state::AppState;
 use crate::tasks::commit::commit;
+use crate::traffic::backoff;
 use crate::traffic::upstream::CallError;
 
 /// Why a refresh could not even record its result.
@@ -55,7 +56,7 @@ pub struct Refreshed {
     pub stale: Option<Stale>,
 }
 
-fn to_chrono(d: std::time::Duration) -> chrono::Duration {
+pub(crate) fn to_chrono(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
@@ -88,9 +89,50 @@ pub fn is_fresh_here(
         .is_some_and(|at| now - *at < window)
 }
 
+/// The longest one guarded poll of `provider` can take: every attempt timing out, with the
+/// longest backoff between attempts, plus a second of slack.
+pub fn poll_bound(runtime: &Runtime, provider: &str) -> std::time::Duration {
+    let Some(config) = runtime.config.providers.get(provider) else {
+        return std::time::Duration::from_secs(1);
+    };
+    config.settings.timeout * (config.retries + 1)
+        + backoff::CAP * config.retries
+        + std::time::Duration::from_secs(1)
+}
+
 /// Polls the provider once and stores what it said. Upstream trouble leaves the task as
-/// it was (marked stale); only a store failure is an error.
+/// it was (marked stale); only a store failure is an error. With a cluster, replicas
+/// take turns first (see [`super::turns`]).
 pub async fn refresh(
+    state: AppState,
+    runtime: Arc<Runtime>,
+    record: TaskRecord,
+    asker: Asker,
+) -> Result<Refreshed, StoreFailure> {
+    match state.cluster.clone() {
+        None => poll_and_store(state, runtime, record, asker).await,
+        Some(cluster) => super::turns::refresh(state, runtime, cluster, record, asker).await,
+    }
+}
+
+/// Records that the task was polled at `at` without anything to store, so reads within
+/// `refresh_after` do not poll again. Old notes go when the table grows.
+pub(crate) fn note_polled(state: &AppState, id: &str, at: DateTime<Utc>, window: chrono::Duration) {
+    let mut polled = state
+        .polled_at
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if polled.len() >= POLLED_NOTES {
+        let now = Utc::now();
+        polled.retain(|_, noted| now - *noted < window);
+    }
+    polled.insert(id.to_string(), at);
+}
+
+/// Notes kept before stale ones are swept.
+const POLLED_NOTES: usize = 4096;
+
+pub(crate) async fn poll_and_store(
     state: AppState,
     runtime: Arc<Runtime>,
     record: TaskRecord,
@@ -118,11 +160,12 @@ pub async fn refresh(
     }
     if asker == Asker::Read && stale.is_none() && next.task == record.task {
         // Nothing a client can see changed: no durable write, only a note that we asked.
-        let mut polled = state
-            .polled_at
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        polled.insert(record.task.id.clone(), now);
+        note_polled(
+            &state,
+            &record.task.id,
+            now,
+            to_chrono(timings.refresh_after),
+        );
         return Ok(Refreshed { record, stale });
     }
     if !next.task.is_terminal() && now - next.task.created_at > to_chrono(timings.give_up_after) {
@@ -153,13 +196,13 @@ fn next_interval(
     jittered(quiet.clamp(base, base * 8))
 }
 
-fn jittered(d: chrono::Duration) -> chrono::Duration {
+pub(crate) fn jittered(d: chrono::Duration) -> chrono::Duration {
     use rand::Rng;
     let factor = rand::thread_rng().gen_range(0.9..1.1);
     chrono::Duration::milliseconds((d.num_milliseconds() as f64 * factor) as i64)
 }
 
-async fn store(
+pub(crate) async fn store(
     state: &AppState,
     record: &TaskRecord,
     mut next: TaskRecord,

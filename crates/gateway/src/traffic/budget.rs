@@ -84,10 +84,15 @@ impl Budget {
 
     /// Seconds until the budget is full again when `remaining` units are left.
     pub fn seconds_to_full(&self, remaining: u32) -> u64 {
-        let used = u64::from(self.limit.burst.saturating_sub(remaining));
-        let per_unit = self.limit.period.as_secs_f64() / f64::from(self.limit.count.max(1));
-        (used as f64 * per_unit).ceil() as u64
+        seconds_to_full(self.limit, remaining)
     }
+}
+
+/// Seconds until a budget under `limit` is full again when `remaining` units are left.
+pub fn seconds_to_full(limit: RateLimit, remaining: u32) -> u64 {
+    let used = u64::from(limit.burst.saturating_sub(remaining));
+    let per_unit = limit.period.as_secs_f64() / f64::from(limit.count.max(1));
+    (used as f64 * per_unit).ceil() as u64
 }
 
 /// Budgets by key (`tenant:acme`, `provider:makevid`).

@@ -4,32 +4,53 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use taskgate_config::ProviderConfig;
+use std::time::Duration;
 
-use super::budget::{Budget, Budgets};
+use taskgate_config::{ProviderConfig, RateLimit};
+
 use super::circuit::Circuit;
+use super::gate::RateGate;
+
+/// A provider's rate budget, spent through the gate (global with a cluster).
+pub struct ProviderBudget {
+    gate: RateGate,
+    key: String,
+    limit: RateLimit,
+}
+
+impl ProviderBudget {
+    /// Takes one unit, waiting up to `max_wait`; on failure, how long until one is free.
+    pub async fn acquire(&self, max_wait: Duration) -> Result<(), Duration> {
+        self.gate.acquire(&self.key, self.limit, max_wait).await
+    }
+}
 
 pub struct ProviderGuard {
-    pub budget: Option<Arc<Budget>>,
+    pub budget: Option<ProviderBudget>,
     pub circuit: Arc<Circuit>,
 }
 
 /// Every provider's guard, by provider name.
 #[derive(Default)]
 pub struct Guards {
-    budgets: Budgets,
+    gate: RateGate,
     circuits: Mutex<HashMap<String, Arc<Circuit>>>,
 }
 
 impl Guards {
-    pub fn budgets(&self) -> &Budgets {
-        &self.budgets
+    pub fn new(gate: RateGate) -> Guards {
+        Guards {
+            gate,
+            circuits: Mutex::default(),
+        }
     }
 
     pub fn for_provider(&self, name: &str, config: &ProviderConfig) -> ProviderGuard {
-        let budget = config
-            .rate_limit
-            .map(|limit| self.budgets.get(&format!("provider:{name}"), limit));
+        let budget = config.rate_limit.map(|limit| ProviderBudget {
+            gate: self.gate.clone(),
+            key: format!("provider:{name}"),
+            limit,
+        });
         let mut circuits = self.circuits.lock().unwrap_or_else(PoisonError::into_inner);
         let circuit = match circuits.get(name) {
             Some(c) if c.settings() == config.circuit => c.clone(),

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod budget;
 pub mod circuit;
+pub mod gate;
 pub mod guard;
 pub mod tenant_limit;
 pub mod upstream;

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -12,7 +11,8 @@ use axum::http::{HeaderName, HeaderValue, Request, Response};
 use axum::response::IntoResponse;
 use tower::{Layer, Service};
 
-use super::budget::{Budgets, Decision};
+use super::budget::{seconds_to_full, Decision};
+use super::gate::RateGate;
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
 
@@ -21,12 +21,12 @@ static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 #[derive(Clone)]
 pub struct TenantLimitLayer {
-    budgets: Arc<Budgets>,
+    gate: RateGate,
 }
 
 impl TenantLimitLayer {
-    pub fn new(budgets: Arc<Budgets>) -> TenantLimitLayer {
-        TenantLimitLayer { budgets }
+    pub fn new(gate: RateGate) -> TenantLimitLayer {
+        TenantLimitLayer { gate }
     }
 }
 
@@ -36,7 +36,7 @@ impl<S> Layer<S> for TenantLimitLayer {
     fn layer(&self, inner: S) -> Self::Service {
         TenantLimit {
             inner,
-            budgets: self.budgets.clone(),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -44,12 +44,12 @@ impl<S> Layer<S> for TenantLimitLayer {
 #[derive(Clone)]
 pub struct TenantLimit<S> {
     inner: S,
-    budgets: Arc<Budgets>,
+    gate: RateGate,
 }
 
 impl<S> Service<Request<Body>> for TenantLimit<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response<Body>;
@@ -68,36 +68,38 @@ where
         let Some((tenant, limit)) = limit else {
             return Box::pin(self.inner.call(request));
         };
-        let budget = self.budgets.get(&format!("tenant:{tenant}"), limit);
         let policy = format!(
             "\"tenant\";q={};w={}",
             limit.count,
             limit.period.as_secs().max(1)
         );
-        match budget.check() {
-            Decision::Denied { retry_after } => {
-                let state = format!("\"tenant\";r=0;t={}", ceil_secs(retry_after));
-                let mut response = ApiError::RateLimited {
-                    message: "the tenant's rate limit is reached".into(),
-                    retry_after,
-                }
-                .into_response();
-                set_headers(&mut response, &policy, &state);
-                Box::pin(async move { Ok(response) })
-            }
-            Decision::Allowed { remaining } => {
-                let state = format!(
-                    "\"tenant\";r={remaining};t={}",
-                    budget.seconds_to_full(remaining)
-                );
-                let future = self.inner.call(request);
-                Box::pin(async move {
-                    let mut response = future.await?;
+        // The unit is taken before the call; the clone that was made ready is the one used.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            match gate.check(&format!("tenant:{tenant}"), limit).await {
+                Decision::Denied { retry_after } => {
+                    let state = format!("\"tenant\";r=0;t={}", ceil_secs(retry_after));
+                    let mut response = ApiError::RateLimited {
+                        message: "the tenant's rate limit is reached".into(),
+                        retry_after,
+                    }
+                    .into_response();
                     set_headers(&mut response, &policy, &state);
                     Ok(response)
-                })
+                }
+                Decision::Allowed { remaining } => {
+                    let state = format!(
+                        "\"tenant\";r={remaining};t={}",
+                        seconds_to_full(limit, remaining)
+                    );
+                    let mut response = inner.call(request).await?;
+                    set_headers(&mut response, &policy, &state);
+                    Ok(response)
+                }
             }
-        }
+        })
     }
 }
 

@@ -1,0 +1,652 @@
+//! Three real `taskgate` processes on loopback sharing the test PostgreSQL and Redis,
+//! against one simulator: global limits, cross-replica reads, waits and streams, one
+//! poll per task at a time, webhooks delivered once, a replica SIGKILLed, Redis stopped
+//! and started again. Each test prints what it measured.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{Options, PrivateRedis, Receiver, Replicas, PRIVATE_REDIS_PASSWORD};
+use common::*;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use taskgate_sim::SimServer;
+
+fn task_body(sim: Value, callback: Option<&str>) -> Value {
+    let mut body =
+        json!({"type": "text_to_video", "input": {"prompt": "a fox", "extra": {"sim": sim}}});
+    if let Some(url) = callback {
+        body["callback_url"] = json!(url);
+    }
+    body
+}
+
+/// Creates on replica `n` (round robin); the task JSON on 202, else the status.
+async fn create_on(r: &Replicas, n: usize, body: &Value) -> Result<Value, u16> {
+    let res = r
+        .http
+        .post(format!("{}/v1/tasks", r.base(n)))
+        .bearer_auth(KEY_A)
+        .json(body)
+        .send()
+        .await
+        .map_err(|_| 0u16)?;
+    match res.status().as_u16() {
+        202 => Ok(res.json().await.unwrap()),
+        other => Err(other),
+    }
+}
+
+async fn read_on(r: &Replicas, n: usize, path: &str) -> (u16, Value) {
+    let res = r
+        .http
+        .get(format!("{}{path}", r.base(n)))
+        .bearer_auth(KEY_A)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The most answers that fell in any `window` (by arrival time).
+fn max_in_window(mut times: Vec<Duration>, window: Duration) -> usize {
+    times.sort();
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..times.len() {
+        while times[hi] - times[lo] >= window {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
+}
+
+/// Sends one request every `every` for `length`, round robin over the replicas; returns
+/// (arrival time since start, status) of each answer and the whole elapsed time.
+async fn load<F, Fut>(
+    r: &Replicas,
+    every: Duration,
+    length: Duration,
+    send: F,
+) -> (Vec<(Duration, u16)>, Duration)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = u16> + Send + 'static,
+{
+    let start = Instant::now();
+    let mut pending = Vec::new();
+    let mut n = 0;
+    while start.elapsed() < length {
+        let request = send(r.base(n).to_string());
+        pending.push(tokio::spawn(async move {
+            let status = request.await;
+            (start.elapsed(), status)
+        }));
+        n += 1;
+        tokio::time::sleep(every).await;
+    }
+    let mut answers = Vec::new();
+    for p in pending {
+        answers.push(p.await.unwrap());
+    }
+    (answers, start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_limit_holds_across_three_replicas() {
+    let sim = SimServer::start().await.unwrap();
+    sim.set_scenario(fast_script());
+    let options = Options {
+        tenant_limit: "rate_limit: {per_second: 20, burst: 5}",
+        ..Options::default()
+    };
+    let Some(r) = Replicas::start(&sim.base_url(), options).await else {
+        return;
+    };
+    r.wait_ready(Duration::from_secs(10), |b| {
+        b["limits"] == "global" && b["replicas_seen"] == 3
+    })
+    .await;
+    let http = r.http.clone();
+    let (answers, elapsed) = load(
+        &r,
+        Duration::from_millis(10),
+        Duration::from_secs(3),
+        move |base| {
+            let http = http.clone();
+            async move {
+                http.post(format!("{base}/v1/tasks"))
+                    .bearer_auth(KEY_A)
+                    .json(&text_to_video())
+                    .send()
+                    .await
+                    .map_or(0, |r| r.status().as_u16())
+            }
+        },
+    )
+    .await;
+    let allowed: Vec<Duration> = answers
+        .iter()
+        .filter(|(_, s)| *s == 202)
+        .map(|(t, _)| *t)
+        .collect();
+    let refused = answers.iter().filter(|(_, s)| *s == 429).count();
+    let others: Vec<_> = answers
+        .iter()
+        .filter(|(_, s)| *s != 202 && *s != 429)
+        .collect();
+    let bound = 20.0 * elapsed.as_secs_f64() + 5.0;
+    let busiest_second = max_in_window(allowed.clone(), Duration::from_secs(1));
+    let creates = sim.stats().creates_total();
+    eprintln!(
+        "global limit 20/s burst 5 over 3 replicas: {} requests in {:.2}s, {} accepted (bound {:.1}), {} refused, busiest 1s window {}, simulator saw {} creates",
+        answers.len(), elapsed.as_secs_f64(), allowed.len(), bound, refused, busiest_second, creates
+    );
+    assert!(others.is_empty(), "{others:?}");
+    assert!(allowed.len() as f64 <= bound, "{} > {bound}", allowed.len());
+    // A per-replica limit would let about three times as many through.
+    assert!(
+        allowed.len() as f64 >= 0.8 * 20.0 * 3.0,
+        "{}",
+        allowed.len()
+    );
+    // Arrival times jitter a little around the server's decisions.
+    assert!(busiest_second <= 25 + 3, "{busiest_second}");
+    assert_eq!(creates, allowed.len() as u64);
+}
+
+/// Reads an SSE stream until it ends; returns the `task` events' JSON.
+async fn sse_events(http: reqwest::Client, url: String) -> Vec<Value> {
+    let res = http.get(url).bearer_auth(KEY_A).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut body = res.bytes_stream();
+    let mut text = String::new();
+    while let Some(chunk) = body.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str(d.trim()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_created_on_one_replica_is_read_waited_and_streamed_on_the_others() {
+    let sim = SimServer::start().await.unwrap();
+    sim.set_scenario(fast_script());
+    let Some(r) = Replicas::start(&sim.base_url(), Options::default()).await else {
+        return;
+    };
+    let task = create_on(
+        &r,
+        0,
+        &task_body(json!({"queued_ms": 800, "run_ms": 1500}), None),
+    )
+    .await
+    .unwrap();
+    let id = task["id"].as_str().unwrap().to_string();
+    let (status, seen) = read_on(&r, 1, &format!("/v1/tasks/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(seen["id"], task["id"]);
+
+    let started = Instant::now();
+    let wait = {
+        let http = r.http.clone();
+        let url = format!("{}/v1/tasks/{id}?wait=20", r.base(2));
+        tokio::spawn(async move {
+            let res = http.get(url).bearer_auth(KEY_A).send().await.unwrap();
+            let body: Value = res.json().await.unwrap();
+            (body, chrono::Utc::now())
+        })
+    };
+    let streams: Vec<_> = [1, 2]
+        .iter()
+        .map(|n| {
+            tokio::spawn(sse_events(
+                r.http.clone(),
+                format!("{}/v1/tasks/{id}/events", r.base(*n)),
+            ))
+        })
+        .collect();
+    let (waited, answered_at) = wait.await.unwrap();
+    assert_eq!(waited["status"], "succeeded", "{waited}");
+    let finished_at: chrono::DateTime<chrono::Utc> =
+        waited["finished_at"].as_str().unwrap().parse().unwrap();
+    let lag = (answered_at - finished_at).num_milliseconds();
+    eprintln!(
+        "long-poll on replica 3 answered succeeded after {:.2}s, {lag} ms after finished_at",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(lag < 1500, "the long-poll saw the end {lag} ms late");
+    for (n, stream) in streams.into_iter().enumerate() {
+        let events = tokio::time::timeout(Duration::from_secs(20), stream)
+            .await
+            .expect("the stream never ended")
+            .unwrap();
+        let statuses: Vec<&str> = events
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect();
+        eprintln!("SSE on replica {}: {statuses:?}", n + 2);
+        assert_eq!(statuses.last(), Some(&"succeeded"), "{events:?}");
+        let progress: Vec<f64> = events
+            .iter()
+            .filter_map(|e| e["progress"].as_f64())
+            .collect();
+        assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_concurrent_reads_over_three_replicas_poll_upstream_at_most_twice() {
+    let sim = SimServer::start().await.unwrap();
+    // The watcher stays out of the way: only reads poll here.
+    let options = Options {
+        watch_every: "60s",
+        ..Options::default()
+    };
+    let Some(r) = Replicas::start(&sim.base_url(), options).await else {
+        return;
+    };
+    let task = create_on(
+        &r,
+        0,
+        &task_body(json!({"queued_ms": 100, "run_ms": 600000}), None),
+    )
+    .await
+    .unwrap();
+    let id = task["id"].as_str().unwrap().to_string();
+    let ptid = task["provider_task_id"].as_str().unwrap().to_string();
+    let mut per_round = Vec::new();
+    for _ in 0..3 {
+        // Past refresh_after (300 ms): every replica sees the task as stale.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let before = sim.task(&ptid).unwrap().polls;
+        let reads = (0..30).map(|n| {
+            let http = r.http.clone();
+            let url = format!("{}/v1/tasks/{id}", r.base(n));
+            async move {
+                http.get(url)
+                    .bearer_auth(KEY_A)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        });
+        let statuses = futures::future::join_all(reads).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        per_round.push(sim.task(&ptid).unwrap().polls - before);
+    }
+    eprintln!("30 concurrent reads over 3 replicas, 3 rounds 400 ms apart: upstream polls per round {per_round:?}");
+    for polls in per_round {
+        assert!((1..=2).contains(&polls), "{polls} polls");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_tasks_are_polled_one_replica_at_a_time_and_each_webhook_goes_once() {
+    let sim = SimServer::start().await.unwrap();
+    let receiver = Receiver::default();
+    // Every 10th webhook fails its first attempt, so retries happen too.
+    let hook = receiver
+        .start(|_, attempt, order| attempt == 1 && order % 10 == 0)
+        .await;
+    let Some(r) = Replicas::start(&sim.base_url(), Options::default()).await else {
+        return;
+    };
+    let watch_every = Duration::from_millis(500);
+    let started = Instant::now();
+    let creates = futures::stream::iter(0..300)
+        .map(|i| {
+            let outcome = if i % 5 == 0 { "fail" } else { "succeed" };
+            let body = task_body(
+                json!({"queued_ms": 300, "run_ms": 1200 + (i % 7) * 100, "outcome": outcome}),
+                Some(&hook),
+            );
+            let r = &r;
+            async move { create_on(r, i, &body).await }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let tasks: Vec<Value> = creates.into_iter().map(|c| c.unwrap()).collect();
+    eprintln!(
+        "300 creates over 3 replicas in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.accepted_ids() < 300 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 300 webhooks delivered",
+            receiver.accepted_ids()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Anything late would show up now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let duplicates = receiver.duplicates();
+    eprintln!(
+        "300 webhooks delivered {:.2}s after the first create, {} attempts in all, duplicates {duplicates:?}",
+        started.elapsed().as_secs_f64(),
+        receiver.total_attempts()
+    );
+    assert!(duplicates.is_empty(), "{duplicates:?}");
+    assert_eq!(receiver.accepted_ids(), 300);
+
+    let mut min_gap = u64::MAX;
+    let mut total_polls = 0;
+    for (n, task) in tasks.iter().enumerate() {
+        let (status, stored) = read_on(
+            &r,
+            n,
+            &format!("/v1/tasks/{}", task["id"].as_str().unwrap()),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            matches!(stored["status"].as_str(), Some("succeeded" | "failed")),
+            "{stored}"
+        );
+        let record = sim
+            .task(task["provider_task_id"].as_str().unwrap())
+            .unwrap();
+        total_polls += record.polls;
+        for pair in record.poll_times_ms.windows(2) {
+            min_gap = min_gap.min(pair[1] - pair[0]);
+        }
+    }
+    eprintln!("{total_polls} polls of 300 tasks; closest two polls of one task: {min_gap} ms (watch_every 500 ms, jitter -10%)");
+    // Next looks are scheduled 0.9-1.1 × watch_every after a poll ends.
+    assert!(
+        min_gap as f64 >= watch_every.as_millis() as f64 * 0.9 - 20.0,
+        "{min_gap} ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_run_loses_nothing() {
+    let sim = SimServer::start().await.unwrap();
+    // Refuse every webhook for the first seconds, slowly (past the 1 s webhook timeout),
+    // so deliveries are pending, and some in flight under a lease, at the kill.
+    let receiver = Receiver {
+        refusal_delay: Duration::from_millis(1500),
+        ..Receiver::default()
+    };
+    let healthy_after = Instant::now() + Duration::from_secs(4);
+    let hook = receiver
+        .start(move |_, _, _| Instant::now() < healthy_after)
+        .await;
+    let Some(r) = Replicas::start(&sim.base_url(), Options::default()).await else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let run_ms = if i % 2 == 0 { 300 } else { 3000 };
+        // Every 10th task's first poll hangs (until the 2 s provider timeout): a watcher
+        // lease is held at the kill.
+        let faults = if i % 10 == 0 {
+            json!([{"op": "poll", "kind": "hang", "count": 1}])
+        } else {
+            json!([])
+        };
+        let body = task_body(
+            json!({"queued_ms": 200, "run_ms": run_ms, "faults": faults}),
+            Some(&hook),
+        );
+        let task = create_on(&r, i, &body).await.unwrap();
+        ids.push(task["id"].as_str().unwrap().to_string());
+    }
+    // Kill replica 1 while it holds a webhook delivery lease (an attempt in flight).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let wait_for_lease = Instant::now();
+    let mut held = r.leases_held("replica-1").await;
+    while held.1 == 0 && wait_for_lease.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        held = r.leases_held("replica-1").await;
+    }
+    let attempts_before_kill = receiver.total_attempts();
+    r.gateways[0].signal("KILL");
+    let killed_at = Instant::now();
+    // Creates on the survivors go on.
+    for i in 0..10 {
+        let body = task_body(json!({"queued_ms": 200, "run_ms": 500}), Some(&hook));
+        let task = create_on(&r, 1 + i % 2, &body).await.unwrap();
+        ids.push(task["id"].as_str().unwrap().to_string());
+    }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut unfinished = ids.clone();
+    while !unfinished.is_empty() {
+        assert!(Instant::now() < deadline, "never finished: {unfinished:?}");
+        let mut left = Vec::new();
+        for (n, id) in unfinished.iter().enumerate() {
+            let (status, task) = read_on(&r, 1 + n % 2, &format!("/v1/tasks/{id}")).await;
+            assert_eq!(status, 200, "task {id} lost");
+            if !matches!(task["status"].as_str(), Some("succeeded" | "failed")) {
+                left.push(id.clone());
+            }
+        }
+        unfinished = left;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tasks_done = killed_at.elapsed();
+    eprintln!(
+        "at the kill replica 1 held {} task lease(s) and {} delivery lease(s)",
+        held.0, held.1
+    );
+    while receiver.accepted_ids() < ids.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} webhooks delivered",
+            receiver.accepted_ids(),
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "replica 1 SIGKILLed with {} webhook attempts made; all {} tasks finished {:.2}s and their webhooks were delivered {:.2}s after the kill ({} duplicate deliveries)",
+        attempts_before_kill,
+        ids.len(),
+        tasks_done.as_secs_f64(),
+        killed_at.elapsed().as_secs_f64(),
+        receiver.duplicates().len()
+    );
+    assert!(
+        attempts_before_kill > 0,
+        "no webhook was pending at the kill"
+    );
+    assert!(held.1 > 0, "replica 1 held no delivery lease at the kill");
+    assert_eq!(
+        r.leases_held("replica-1").await.1,
+        0,
+        "deliveries left leased by the dead replica"
+    );
+    assert_eq!(sim.stats().creates_total(), ids.len() as u64);
+}
+
+/// Scrapes `taskgate_cluster_redis_up` of replica `n`.
+async fn redis_up_metric(r: &Replicas, n: usize) -> Option<String> {
+    let text = r
+        .http
+        .get(format!("{}/metrics", r.gateways[n].admin))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with("taskgate_cluster_redis_up{"))
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_stopped_replicas_serve_under_local_shares_then_go_global_again() {
+    let sim = SimServer::start().await.unwrap();
+    sim.set_scenario(fast_script());
+    let Some(mut redis) = PrivateRedis::start().await else {
+        return;
+    };
+    let options = Options {
+        tenant_limit: "rate_limit: {per_second: 30, burst: 6}",
+        redis_url: Some(redis.url()),
+        ..Options::default()
+    };
+    let Some(r) = Replicas::start(&sim.base_url(), options).await else {
+        return;
+    };
+    r.wait_ready(Duration::from_secs(10), |b| {
+        b["limits"] == "global" && b["replicas_seen"] == 3
+    })
+    .await;
+    let http = r.http.clone();
+    let send = move |base: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}/v1/tasks?limit=1"))
+                .bearer_auth(KEY_A)
+                .send()
+                .await
+                .map_or(0, |r| r.status().as_u16())
+        }
+    };
+    let summarize = |answers: &[(Duration, u16)], elapsed: Duration, phase: &str| {
+        let ok = answers.iter().filter(|(_, s)| *s == 200).count();
+        let limited = answers.iter().filter(|(_, s)| *s == 429).count();
+        let other: Vec<_> = answers
+            .iter()
+            .filter(|(_, s)| *s != 200 && *s != 429)
+            .collect();
+        eprintln!(
+            "{phase}: {} requests in {:.2}s: {ok} served, {limited} refused (bound {:.1})",
+            answers.len(),
+            elapsed.as_secs_f64(),
+            30.0 * elapsed.as_secs_f64() + 6.0
+        );
+        assert!(other.is_empty(), "{phase}: {other:?}");
+        assert!(
+            ok as f64 <= 30.0 * elapsed.as_secs_f64() + 6.0,
+            "{phase}: {ok}"
+        );
+        ok
+    };
+    let (answers, elapsed) = load(
+        &r,
+        Duration::from_millis(10),
+        Duration::from_secs(2),
+        send.clone(),
+    )
+    .await;
+    summarize(&answers, elapsed, "Redis up");
+
+    redis.kill();
+    let down = Instant::now();
+    r.wait_ready(Duration::from_secs(5), |b| {
+        b["status"] == "ready" && b["limits"] == "local" && b["redis"] == "down"
+    })
+    .await;
+    eprintln!(
+        "all replicas said limits local {:.2}s after Redis was killed",
+        down.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        redis_up_metric(&r, 0).await.unwrap(),
+        "taskgate_cluster_redis_up{replica=\"replica-1\"} 0"
+    );
+    let (answers, elapsed) = load(
+        &r,
+        Duration::from_millis(10),
+        Duration::from_secs(2),
+        send.clone(),
+    )
+    .await;
+    let served = summarize(
+        &answers,
+        elapsed,
+        "Redis down (local shares 10/s burst 2 each)",
+    );
+    assert!(served > 20, "requests must keep being served: {served}");
+
+    // Without events across replicas, waiters still see another replica's change within
+    // about a second (the store re-read).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let task = create_on(
+        &r,
+        0,
+        &task_body(json!({"queued_ms": 300, "run_ms": 700}), None),
+    )
+    .await
+    .unwrap();
+    let id = task["id"].as_str().unwrap().to_string();
+    let stream = tokio::spawn(sse_events(
+        r.http.clone(),
+        format!("{}/v1/tasks/{id}/events", r.base(2)),
+    ));
+    let res = r
+        .http
+        .get(format!("{}/v1/tasks/{id}?wait=20", r.base(1)))
+        .bearer_auth(KEY_A)
+        .send()
+        .await
+        .unwrap();
+    let answered_at = chrono::Utc::now();
+    let waited: Value = res.json().await.unwrap();
+    assert_eq!(waited["status"], "succeeded", "{waited}");
+    let finished_at: chrono::DateTime<chrono::Utc> =
+        waited["finished_at"].as_str().unwrap().parse().unwrap();
+    let lag = (answered_at - finished_at).num_milliseconds();
+    let events = tokio::time::timeout(Duration::from_secs(10), stream)
+        .await
+        .expect("the stream never ended")
+        .unwrap();
+    let statuses: Vec<&str> = events
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    eprintln!("Redis down: long-poll on replica 2 saw the end {lag} ms after finished_at; SSE on replica 3: {statuses:?}");
+    assert!(lag < 1800, "{lag} ms");
+    assert_eq!(statuses.last(), Some(&"succeeded"));
+
+    assert!(redis.launch().await, "redis-server did not start again");
+    let back = Instant::now();
+    r.wait_ready(Duration::from_secs(10), |b| {
+        b["limits"] == "global" && b["redis"] == "up"
+    })
+    .await;
+    eprintln!(
+        "all replicas global again {:.2}s after Redis restarted",
+        back.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        redis_up_metric(&r, 1).await.unwrap(),
+        "taskgate_cluster_redis_up{replica=\"replica-2\"} 1"
+    );
+    let (answers, elapsed) =
+        load(&r, Duration::from_millis(10), Duration::from_secs(2), send).await;
+    summarize(&answers, elapsed, "Redis back");
+
+    for g in &r.gateways {
+        let log = g.log();
+        let count = |prefix: &str| {
+            log.iter()
+                .filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with(prefix)))
+                .count()
+        };
+        assert_eq!(count("Redis unreachable"), 1, "warned once per outage");
+        assert_eq!(
+            count("Redis answers again"),
+            1,
+            "told once when it returned"
+        );
+        assert!(
+            !g.stderr().contains(PRIVATE_REDIS_PASSWORD),
+            "the Redis password is never logged"
+        );
+    }
+}
