@@ -93,7 +93,7 @@ run; ratios compare targets measured side by side in it.
 - CPU: {cpu_model()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; the load generator, the
   simulator, nginx and taskgate all share them.
 - {version(['rustc', '--version'])}; {version(['nginx', '-v'])}; {version(['wrk', '-v'])}
-- Kernel: {platform.release()}
+- Kernel: {platform.release()}{f"; LiteLLM {b.peer.version} (proxy, 1 worker, runwayml provider)" if getattr(b, "peer", None) else ""}
 
 ## Method
 
@@ -102,6 +102,8 @@ run; ratios compare targets measured side by side in it.
 - taskgate: release build, SQLite store, one tenant without limits, `RUST_LOG=warn`,
   `tasks.refresh_after: 1ms` (so scenario (c) refreshes on every read), watcher idle.
 - Load: `wrk -t2 -c{args.connections} -d{args.seconds}s --latency`, {args.rounds} round(s) per scenario, medians.
+- (f) LiteLLM's proxy (`--litellm`, its own virtualenv) with its `runwayml` video provider pointed at the
+  simulator's Runway dialect; its GET polls the provider like (c) does; CPU and RSS columns are LiteLLM's.
 - (c) and (d) read 2,000 distinct tasks at random, so single-flight cannot merge reads.
 - CPU s/100k: taskgate's user+system CPU seconds per 100,000 requests; RSS: taskgate's peak.
 

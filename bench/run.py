@@ -27,7 +27,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SIM_PORT, NGINX_PORT, GW_PORT, ADMIN_PORT = 18090, 18081, 18080, 19090
+SIM_PORT, NGINX_PORT, GW_PORT, ADMIN_PORT, LITELLM_PORT = 18090, 18081, 18080, 19090, 18100
 KEY = "tg_bench_key_0123456789abcdef0123456789abcdef"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -167,21 +167,23 @@ class Bench:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_http(f"http://127.0.0.1:{NGINX_PORT}/_sim/stats")
 
-    def start_gateway(self):
+    def start_gateway(self, db="bench.db"):
+        self.db = db
         key_hash = subprocess.run([os.path.join(self.bin, "taskgate"), "key", "hash", KEY],
                                   capture_output=True, text=True, check=True).stdout.strip()
         with open(os.path.join(HERE, "taskgate.yaml")) as f:
             text = f.read()
         config = os.path.join(self.tmp, "taskgate.yaml")
         with open(config, "w") as f:
-            f.write(text.replace("@DB@", os.path.join(self.tmp, "bench.db")).replace("@SIM@", f"http://127.0.0.1:{SIM_PORT}")
+            f.write(text.replace("@DB@", os.path.join(self.tmp, db)).replace("@SIM@", f"http://127.0.0.1:{SIM_PORT}")
                     .replace("@KEYHASH@", key_hash).replace("@PORT@", str(GW_PORT)).replace("@ADMIN@", str(ADMIN_PORT)))
         env = {**os.environ, "RUST_LOG": "warn"}
         self.gw = self.start([os.path.join(self.bin, "taskgate"), "serve", "--config", config],
                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "gateway.log"), "w"), env=env)
         wait_http(f"http://127.0.0.1:{ADMIN_PORT}/healthz")
         time.sleep(1)
-        self.idle_rss = proc_stats(self.gw.pid)[0]
+        if not hasattr(self, "idle_rss"):
+            self.idle_rss = proc_stats(self.gw.pid)[0]
 
     def create_tasks(self, n, sim_script):
         http("POST", f"http://127.0.0.1:{SIM_PORT}/_sim/scenario", sim_script)
@@ -250,6 +252,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--litellm", action="store_true", help="also run LiteLLM's proxy as the peer, scenario (f) (installs litellm[proxy] in bench/.litellm-venv)")
     ap.add_argument("--profile", action="store_true", help="also record a perf profile of taskgate per scenario (bench/profiles/)")
     ap.add_argument("--only", default="", help="comma-separated scenario letters to run (a,b,c,d,e); default all")
     args = ap.parse_args()
@@ -265,8 +268,14 @@ def main():
         b.start_sim()
         b.start_nginx()
         b.start_gateway()
+        if args.litellm:
+            import litellm_peer
+            print("starting LiteLLM's proxy (the peer)", flush=True)
+            b.peer = litellm_peer.start(b.tmp, f"http://127.0.0.1:{SIM_PORT}", LITELLM_PORT)
         run(b)
     finally:
+        if getattr(b, "peer", None):
+            b.peer.stop()
         b.stop_all()
     if args.only:
         print("partial run (--only): BENCHMARKS.md left as it is")
@@ -276,12 +285,13 @@ def main():
     print(f"wrote {args.out}")
 
 
-def run(b):
-    gw, ng = f"http://127.0.0.1:{GW_PORT}", f"http://127.0.0.1:{NGINX_PORT}"
+def seed_tasks(b, prefix=""):
+    """2,000 unfinished and 2,000 finished tasks; the files of their ids."""
+    gw = f"http://127.0.0.1:{GW_PORT}"
     unfinished = b.create_tasks(2000, {"not_visible_ms": 0, "queued_ms": 3600000, "run_ms": 1000})
     finished = b.create_tasks(2000, {"not_visible_ms": 0, "queued_ms": 0, "run_ms": 0})
-    ids_unfinished = os.path.join(b.tmp, "unfinished.txt")
-    ids_finished = os.path.join(b.tmp, "finished.txt")
+    ids_unfinished = os.path.join(b.tmp, f"{prefix}unfinished.txt")
+    ids_finished = os.path.join(b.tmp, f"{prefix}finished.txt")
     with open(ids_unfinished, "w") as f:
         f.write("\n".join(t["id"] for t in unfinished) + "\n")
     with open(ids_finished, "w") as f:
@@ -289,6 +299,13 @@ def run(b):
     # Finish the second batch in the store: one read each.
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda t: http("GET", f"{gw}/v1/tasks/{t['id']}", key=KEY), finished))
+    http("POST", f"http://127.0.0.1:{SIM_PORT}/_sim/scenario", {"not_visible_ms": 0, "queued_ms": 3600000})
+    return ids_unfinished, ids_finished, unfinished
+
+
+def run(b):
+    gw, ng = f"http://127.0.0.1:{GW_PORT}", f"http://127.0.0.1:{NGINX_PORT}"
+    ids_unfinished, ids_finished, unfinished = seed_tasks(b)
     poll_id = unfinished[0]["provider_task_id"]
     poll_path = f"/api/v1/get_runway/{poll_id}"
     env = {"KEY": KEY, "PATH_ONE": poll_path, "PROVIDER_KEY": "bench-provider-key"}
@@ -306,6 +323,15 @@ def run(b):
     http("POST", f"http://127.0.0.1:{SIM_PORT}/_sim/scenario", {"not_visible_ms": 0, "queued_ms": 3600000})
     if want("e"):
         b.scenario("(e) taskgate: creates (SQLite)", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, target_pid=pid)
+    if getattr(b, "peer", None) and want("f"):
+        peer = b.peer
+        video = peer.create_video()
+        lite = f"http://127.0.0.1:{LITELLM_PORT}"
+        b.scenario("(f) LiteLLM: GET /v1/videos/{id}", f"{lite}{peer.read_path(video)}", "get_one.lua",
+                   {**env, "AUTH": peer.key, "PATH_ONE": peer.read_path(video)}, target_pid=peer.pid, profile=False)
+        path, body = peer.create_request()
+        b.scenario("(f) LiteLLM: POST /v1/videos", f"{lite}{path}", "create_litellm.lua",
+                   {**env, "AUTH": peer.key, "PATH_ONE": path, "BODY": json.dumps(body)}, target_pid=peer.pid, profile=False)
     if only:
         return
     # Scale with concurrency.
@@ -314,7 +340,6 @@ def run(b):
         d = b.scenario(f"(d) finished reads, c={c}", f"{gw}/v1/tasks", "get_random.lua", {**env, "IDS_FILE": ids_finished, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid, profile=False)
         e = b.scenario(f"(e) creates, c={c}", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, conns=c, rounds=1, target_pid=pid, profile=False)
         b.curve.append((c, d, e))
-    store_curve(b, env, ids_unfinished, ids_finished)
     # Leak check: RSS after ~100k more requests, then after ~1M.
     if not b.args.quick:
         rps = max(b.results["(d) taskgate: finished reads"]["rps"], 1000)
@@ -324,22 +349,27 @@ def run(b):
         b.rss_1m = proc_stats(pid)[0]
     b.final_rss = proc_stats(pid)[0]
     b.peak_rss = proc_stats(pid)[1]
+    store_curve(b, env)
 
 
 def stored_tasks(b):
     """Tasks in the gateway's SQLite file (read-only; WAL lets it read beside the gateway)."""
     import sqlite3
-    db = sqlite3.connect(f"file:{os.path.join(b.tmp, 'bench.db')}?mode=ro", uri=True, timeout=30)
+    db = sqlite3.connect(f"file:{os.path.join(b.tmp, b.db)}?mode=ro", uri=True, timeout=30)
     try:
         return db.execute("SELECT count(*) FROM tasks").fetchone()[0]
     finally:
         db.close()
 
 
-def store_curve(b, env, ids_unfinished, ids_finished):
-    """Reads and creates as the store grows: filled with creates (the way it grows in use)
-    up to each size, then one round of each scenario."""
+def store_curve(b, env):
+    """Reads and creates as the store grows, on a fresh gateway and store: filled with
+    creates (the way it grows in use) up to each size, then one round of each scenario."""
+    b.gw.send_signal(signal.SIGTERM)
+    b.gw.wait(timeout=30)
+    b.start_gateway(db="store-curve.db")
     gw, pid = f"http://127.0.0.1:{GW_PORT}", b.gw.pid
+    ids_unfinished, ids_finished, _ = seed_tasks(b, "curve-")
     sizes = (10_000, 100_000) if b.args.quick else (10_000, 100_000, 1_000_000)
     secs = min(b.args.seconds, 5)
     b.store_curve = []
