@@ -84,7 +84,7 @@ def write_report(b, args):
                     "(`--profile`): " + ", ".join(f"[{p}](bench/profiles/{p})" for p in profiles) + ".\n") if profiles else ""
     text = f"""# Benchmarks
 
-Produced by one run of the harness (`{' '.join(['python3', 'bench/run.py'] + (['--quick'] if args.quick else []))}`) on
+Produced by one run of the harness (`{' '.join(['python3', 'bench/run.py'] + [f for f, on in (('--quick', args.quick), ('--litellm', args.litellm), ('--profile', args.profile)) if on])}`) on
 {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Every figure below comes from that
 run; ratios compare targets measured side by side in it.
 
@@ -93,7 +93,7 @@ run; ratios compare targets measured side by side in it.
 - CPU: {cpu_model()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; the load generator, the
   simulator, nginx and taskgate all share them.
 - {version(['rustc', '--version'])}; {version(['nginx', '-v'])}; {version(['wrk', '-v'])}
-- Kernel: {platform.release()}{f"; LiteLLM {b.peer.version} (proxy, 1 worker, runwayml provider)" if getattr(b, "peer", None) else ""}
+- Kernel: {platform.release()}{f"; LiteLLM {b.peer_version} (proxy, 1 worker, runwayml provider)" if getattr(b, "peer_version", None) else ""}
 
 ## Method
 

@@ -270,8 +270,7 @@ def main():
         b.start_gateway()
         if args.litellm:
             import litellm_peer
-            print("starting LiteLLM's proxy (the peer)", flush=True)
-            b.peer = litellm_peer.start(b.tmp, f"http://127.0.0.1:{SIM_PORT}", LITELLM_PORT)
+            litellm_peer.ensure_installed()
         run(b)
     finally:
         if getattr(b, "peer", None):
@@ -323,8 +322,13 @@ def run(b):
     http("POST", f"http://127.0.0.1:{SIM_PORT}/_sim/scenario", {"not_visible_ms": 0, "queued_ms": 3600000})
     if want("e"):
         b.scenario("(e) taskgate: creates (SQLite)", f"{gw}/v1/tasks", "create.lua", {**env, "AUTH": KEY}, target_pid=pid)
-    if getattr(b, "peer", None) and want("f"):
-        peer = b.peer
+    if b.args.litellm and want("f"):
+        # Started only now and stopped right after: it must not share the CPU with the
+        # other scenarios.
+        import litellm_peer
+        print("starting LiteLLM's proxy (the peer)", flush=True)
+        peer = b.peer = litellm_peer.start(b.tmp, f"http://127.0.0.1:{SIM_PORT}", LITELLM_PORT)
+        b.peer_version = peer.version
         video = peer.create_video()
         lite = f"http://127.0.0.1:{LITELLM_PORT}"
         b.scenario("(f) LiteLLM: GET /v1/videos/{id}", f"{lite}{peer.read_path(video)}", "get_one.lua",
@@ -332,6 +336,8 @@ def run(b):
         path, body = peer.create_request()
         b.scenario("(f) LiteLLM: POST /v1/videos", f"{lite}{path}", "create_litellm.lua",
                    {**env, "AUTH": peer.key, "PATH_ONE": path, "BODY": json.dumps(body)}, target_pid=peer.pid, profile=False)
+        peer.stop()
+        b.peer = None
     if only:
         return
     # Scale with concurrency.
