@@ -162,12 +162,29 @@ async fn openapi_and_admin_routes_answer() {
         "/v1/tasks/{id}",
         "/v1/tasks/{id}/cancel",
         "/v1/providers",
+        "/proxy/{provider}/{path}",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
             "{path} missing from openapi.json"
         );
     }
+    // Operation ids are unique (the pass-through's one handler serves five methods).
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                assert!(
+                    ids.insert(id.to_string()),
+                    "{method} {path}: operationId {id} repeated"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        doc["paths"]["/proxy/{provider}/{path}"]["post"]["operationId"],
+        "proxy_post"
+    );
     assert!(doc["components"]["schemas"].get("Task").is_some());
     let admin_doc = h
         .http

@@ -33,6 +33,30 @@ impl Modify for BearerAuth {
     }
 }
 
+/// One handler serves every method of the pass-through; OpenAPI wants one operation id per
+/// method, so each gets `proxy_<method>`.
+struct PassThroughIds;
+
+impl Modify for PassThroughIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(item) = openapi.paths.paths.get_mut("/proxy/{provider}/{path}") else {
+            return;
+        };
+        let operations = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                operation.operation_id = Some(format!("proxy_{method}"));
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "taskgate", description = "One stable API for asynchronous video and image tasks across providers."),
@@ -43,9 +67,10 @@ impl Modify for BearerAuth {
         crate::api::tasks::cancel_task,
         crate::api::tasks::task_events,
         crate::api::providers::list_providers,
+        crate::api::proxy::forward,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &PassThroughIds)
 )]
 pub struct ApiDoc;
 

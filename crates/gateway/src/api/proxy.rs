@@ -22,7 +22,23 @@ use crate::state::AppState;
 
 const NO_SUCH_PROVIDER: ApiError = ApiError::NotFound("no such provider");
 
-/// Forwards one request to a provider and streams its answer back.
+/// Forward a request to a provider (pass-through) and stream its answer back.
+#[utoipa::path(method(get, post, put, patch, delete), path = "/proxy/{provider}/{path}",
+    tag = "pass-through",
+    params(
+        ("provider" = String, Path, description = "a provider of the config that the tenant may use"),
+        ("path" = String, Path, description = "the rest of the provider's path, slashes included; the query string goes along"),
+    ),
+    responses(
+        (status = "default", description = "the provider's own answer, status, headers and body as it sent them (less hop-by-hop headers)"),
+        (status = 404, description = "no such provider for this tenant", body = crate::api::openapi::ErrorBody),
+        (status = 413, description = "the request body is over server.max_body_bytes", body = crate::api::openapi::ErrorBody),
+        (status = 429, description = "the tenant's or the provider's rate limit is reached", body = crate::api::openapi::ErrorBody),
+        (status = 502, description = "the provider could not be reached", body = crate::api::openapi::ErrorBody),
+        (status = 503, description = "the provider's circuit is open", body = crate::api::openapi::ErrorBody),
+        (status = 504, description = "no answer within the provider's timeout", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn forward(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
