@@ -10,7 +10,7 @@ use chrono::Utc;
 use taskgate_store::TaskRecord;
 
 use super::refresh::{
-    jittered, note_polled, poll_and_store, poll_bound, store, to_chrono, Asker, Refreshed,
+    jittered, note_polled, poll_and_store, poll_bound, store, to_chrono, Asker, Refreshed, Stale,
     StoreFailure,
 };
 use crate::cluster::poll_lock::Turn;
@@ -66,9 +66,11 @@ async fn after_other_replica(
 ) -> Result<Refreshed, StoreFailure> {
     let id = record.task.id.clone();
     let refresh_after = to_chrono(runtime.config.tasks.refresh_after);
+    // `None`: the other replica's poll never reported within the bound (it may have died
+    // holding the turn), so nothing was polled and the answer is marked stale.
     let polled_at = match turn {
         Turn::Done { fresh_for } => {
-            Utc::now() - (refresh_after - to_chrono(fresh_for).min(refresh_after))
+            Some(Utc::now() - (refresh_after - to_chrono(fresh_for).min(refresh_after)))
         }
         _ => {
             let mut events = state.events.subscribe(&id);
@@ -80,35 +82,42 @@ async fn after_other_replica(
             let deadline = tokio::time::Instant::now() + bound;
             // The poll's event may have gone out before we subscribed: look at the lock
             // now and then, and stop waiting once it is no longer pending.
-            while cluster.poll_lock.pending(cluster, &id).await
-                && tokio::time::Instant::now() < deadline
-            {
+            let mut reported = false;
+            while !reported {
+                if !cluster.poll_lock.pending(cluster, &id).await {
+                    reported = true;
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
                 let slice = deadline
                     .saturating_duration_since(tokio::time::Instant::now())
                     .min(std::time::Duration::from_millis(100));
                 if let Ok(changed) = tokio::time::timeout(slice, events.receiver.changed()).await {
-                    if changed.is_ok() {
-                        break;
-                    }
+                    reported = changed.is_ok();
                 }
             }
-            Utc::now()
+            reported.then(Utc::now)
         }
     };
+    let stale = polled_at.is_none().then_some(Stale::ProviderError);
     let latest = match state.store.get(&record.tenant, &id).await {
         Ok(Some(latest)) => latest,
         Ok(None) => return Err(StoreFailure("task vanished during refresh".into())),
         Err(e) => return Err(StoreFailure(e.to_string())),
     };
-    note_polled(state, &id, polled_at, refresh_after);
+    if let Some(polled_at) = polled_at {
+        note_polled(state, &id, polled_at, refresh_after);
+    }
     let ours = latest.lease_owner.as_deref() == Some(state.replica_id.as_str());
     if asker == Asker::Read || latest.task.is_terminal() || !ours {
         return Ok(Refreshed {
             record: latest,
-            stale: None,
+            stale,
         });
     }
     let mut next = latest.clone();
     next.next_check_at = Some(Utc::now() + jittered(to_chrono(runtime.config.tasks.watch_every)));
-    store(state, &latest, next, None).await
+    store(state, &latest, next, stale).await
 }
