@@ -29,7 +29,7 @@ fn config() -> String {
         )
         .replace(
             "      makevid: acme-own-makevid-key",
-            "      makevid: acme-own-makevid-key\n      tight: acme-tight-key\n      fragile: acme-fragile-key",
+            "      makevid: acme-own-makevid-key\n      tight: acme-tight-key\n      fragile: acme-fragile-key\n      slow: acme-slow-key",
         )
 }
 
@@ -276,7 +276,8 @@ async fn a_provider_slower_than_its_timeout_is_a_gateway_timeout() {
         Op::Poll,
         FaultKind::Latency { ms: 1500 },
     ));
-    // `slow` (timeout 500ms) points at the simulator; this is makevid's poll route.
+    // `slow` (timeout 500ms) points at the simulator; this is makevid's poll route, which a
+    // runway-type provider reaches only on the tenant's own key.
     let res = h.get(KEY_A, "/proxy/slow/api/v1/get_runway/abc").await;
     expect_error(res, 504, "upstream_timeout").await;
 }

@@ -14,8 +14,9 @@ pub mod wire;
 pub use input::{InputError, InputSpec, TaskInput};
 pub use progress::Progress;
 pub use providers::{
-    adapter_for, AdapterSettings, Capabilities, CreateError, CreateOptions, Provider,
-    ProviderAdapter, ProviderKind, ProviderSettings, WireAnswer, WireRequest,
+    adapter_for, read_bounded, AdapterSettings, Capabilities, CreateError, CreateOptions,
+    PassthroughRoute, Provider, ProviderAdapter, ProviderKind, ProviderSettings, WireAnswer,
+    WireRequest,
 };
 
 pub use secret::Secret;

@@ -215,6 +215,25 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Records an attempt's outcome (counts the attempt, frees the lease).
     async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<(), StoreError>;
 
+    /// Records that `tenant` created the provider's task `provider_task_id` through the
+    /// pass-through. The first tenant to record an id keeps it.
+    async fn record_passthrough_task(
+        &self,
+        provider: &str,
+        provider_task_id: &str,
+        tenant: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the provider's task `provider_task_id` at `provider` is `tenant`'s: the
+    /// provider task of one of its tasks, or one it created through the pass-through.
+    async fn owns_provider_task(
+        &self,
+        tenant: &str,
+        provider: &str,
+        provider_task_id: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Checks the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

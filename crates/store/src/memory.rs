@@ -34,6 +34,8 @@ struct State {
     idempotency: HashMap<(String, String), IdempotencyEntry>,
     /// Pending deliveries by id; finished ones are dropped (memory keeps no history).
     deliveries: HashMap<String, Delivery>,
+    /// Tenants of tasks created through the pass-through, by `(provider, provider task id)`.
+    passthrough_tasks: HashMap<(String, String), String>,
 }
 
 impl MemoryStore {
@@ -289,6 +291,42 @@ impl TaskStore for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn record_passthrough_task(
+        &self,
+        provider: &str,
+        provider_task_id: &str,
+        tenant: &str,
+        _at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.state()
+            .passthrough_tasks
+            .entry((provider.to_owned(), provider_task_id.to_owned()))
+            .or_insert_with(|| tenant.to_owned());
+        Ok(())
+    }
+
+    async fn owns_provider_task(
+        &self,
+        tenant: &str,
+        provider: &str,
+        provider_task_id: &str,
+    ) -> Result<bool, StoreError> {
+        let state = self.state();
+        let key = (provider.to_owned(), provider_task_id.to_owned());
+        if state
+            .passthrough_tasks
+            .get(&key)
+            .is_some_and(|t| t == tenant)
+        {
+            return Ok(true);
+        }
+        let owned = state.tenant_records(tenant).any(|r| {
+            r.task.provider == provider
+                && r.task.provider_task_id.as_deref() == Some(provider_task_id)
+        });
+        Ok(owned)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -24,6 +24,7 @@ mod connect;
 mod deliveries;
 mod error;
 mod idempotency;
+mod ownership;
 mod tasks;
 
 #[cfg(test)]
@@ -149,6 +150,25 @@ impl TaskStore for PostgresStore {
 
     async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<(), StoreError> {
         deliveries::finish(&self.pool, id, outcome).await
+    }
+
+    async fn record_passthrough_task(
+        &self,
+        provider: &str,
+        provider_task_id: &str,
+        tenant: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        ownership::record(&self.pool, provider, provider_task_id, tenant, at).await
+    }
+
+    async fn owns_provider_task(
+        &self,
+        tenant: &str,
+        provider: &str,
+        provider_task_id: &str,
+    ) -> Result<bool, StoreError> {
+        ownership::owns(&self.pool, tenant, provider, provider_task_id).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -24,6 +24,7 @@ mod deliveries;
 mod error;
 mod group_commit;
 mod idempotency;
+mod ownership;
 mod tasks;
 
 #[cfg(test)]
@@ -167,6 +168,25 @@ impl TaskStore for SqliteStore {
 
     async fn close(&self) {
         SqliteStore::close(self).await;
+    }
+
+    async fn record_passthrough_task(
+        &self,
+        provider: &str,
+        provider_task_id: &str,
+        tenant: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        ownership::record(&self.writer, provider, provider_task_id, tenant, at).await
+    }
+
+    async fn owns_provider_task(
+        &self,
+        tenant: &str,
+        provider: &str,
+        provider_task_id: &str,
+    ) -> Result<bool, StoreError> {
+        ownership::owns(&self.reader, tenant, provider, provider_task_id).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -46,6 +46,9 @@ macro_rules! conformance {
                 deliveries::update_with_delivery_is_compare_and_set,
                 deliveries::claim_deliveries_leases_once_until_expiry,
                 deliveries::finish_delivery_retries_or_ends,
+                ownership::a_stored_tasks_provider_task_is_its_tenants_only,
+                ownership::a_provider_task_id_set_by_an_update_is_owned,
+                ownership::a_passthrough_task_keeps_its_first_owner,
             );
         }
     };

@@ -4,10 +4,11 @@ use serde_json::{json, Map, Value};
 
 use super::errors::{error_answer, json_body, wrapper_failure};
 use super::merge::{merge_extra, put};
+use super::passthrough::segments;
 use super::runway_task::unsupported;
 use super::{
-    comet_envelope, Capabilities, CreateOptions, ProviderAdapter, ProviderKind, WireAnswer,
-    WireRequest,
+    comet_envelope, Capabilities, CreateOptions, PassthroughRoute, ProviderAdapter, ProviderKind,
+    WireAnswer, WireRequest,
 };
 use crate::input::{InputError, InputSpec, TaskInput};
 use crate::ratio::RUNWAY_VIDEO_PIXELS;
@@ -165,6 +166,19 @@ impl ProviderAdapter for CometCompat {
 
     fn poll_request(&self, provider_task_id: &str) -> WireRequest {
         WireRequest::post("/runway/feed", json!({"task_id": provider_task_id}))
+    }
+
+    fn passthrough_route(&self, method: &reqwest::Method, path: &str) -> PassthroughRoute {
+        if method != reqwest::Method::POST {
+            return PassthroughRoute::Account;
+        }
+        let segments = segments(path).unwrap_or_default();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        match segments.as_slice() {
+            ["runway", "pro", _] => PassthroughRoute::Create,
+            ["runway", "feed"] => PassthroughRoute::TaskInBody("task_id"),
+            _ => PassthroughRoute::Account,
+        }
     }
 
     fn parse_poll(

@@ -2,8 +2,8 @@
 
 use super::errors::{error_answer, json_body, wrapper_failure};
 use super::{
-    comet_envelope, runway_task, Capabilities, CreateOptions, ProviderAdapter, ProviderKind,
-    WireAnswer, WireRequest,
+    comet_envelope, passthrough, runway_task, Capabilities, CreateOptions, PassthroughRoute,
+    ProviderAdapter, ProviderKind, WireAnswer, WireRequest,
 };
 use crate::input::{InputError, TaskInput};
 use crate::snapshot::Snapshot;
@@ -58,6 +58,10 @@ impl ProviderAdapter for CometOfficial {
 
     fn poll_request(&self, provider_task_id: &str) -> WireRequest {
         WireRequest::get(format!("/runwayml/v1/tasks/{provider_task_id}"))
+    }
+
+    fn passthrough_route(&self, method: &reqwest::Method, path: &str) -> PassthroughRoute {
+        passthrough::runway_route(&["runwayml"], method, path)
     }
 
     fn parse_poll(

@@ -8,8 +8,8 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::{
-    adapter_for, checked_task_id, AdapterSettings, Capabilities, CreateOptions, ProviderAdapter,
-    ProviderKind, WireAnswer, WireRequest,
+    adapter_for, checked_task_id, AdapterSettings, Capabilities, CreateOptions, PassthroughRoute,
+    ProviderAdapter, ProviderKind, WireAnswer, WireRequest,
 };
 use crate::input::{InputError, TaskInput};
 use crate::secret::Secret;
@@ -107,6 +107,19 @@ impl Provider {
     /// The key to send: the tenant's own, else the provider's.
     pub fn key<'a>(&'a self, tenant_key: Option<&'a Secret>) -> &'a Secret {
         tenant_key.unwrap_or(&self.api_key)
+    }
+
+    /// What a pass-through request does to the account's tasks, in this dialect.
+    pub fn passthrough_route(&self, method: &reqwest::Method, path: &str) -> PassthroughRoute {
+        self.adapter.passthrough_route(method, path)
+    }
+
+    /// The task id in a create answer passed through, if it is a create answer at all.
+    pub fn created_task_id(&self, status: u16, body: Bytes) -> Option<String> {
+        self.adapter
+            .parse_create(&WireAnswer::new(status, body))
+            .ok()
+            .and_then(|id| checked_task_id(&id).map(str::to_owned))
     }
 
     /// Dialect headers every call carries (`X-Runway-Version`).
@@ -236,7 +249,8 @@ fn without_url(e: &reqwest::Error) -> String {
     text
 }
 
-async fn read_bounded(mut response: reqwest::Response) -> Result<Bytes, UpstreamError> {
+/// A provider's answer read whole, up to [`MAX_ANSWER_BYTES`].
+pub async fn read_bounded(mut response: reqwest::Response) -> Result<Bytes, UpstreamError> {
     let mut body = BytesMut::new();
     loop {
         match response.chunk().await {

@@ -4,8 +4,12 @@ use serde_json::{json, Map, Value};
 
 use super::errors::{error_answer, json_body, wrapper_failure};
 use super::merge::{merge_extra, put};
+use super::passthrough::{is_read, segments};
 use super::runway_task::unsupported;
-use super::{Capabilities, CreateOptions, ProviderAdapter, ProviderKind, WireAnswer, WireRequest};
+use super::{
+    Capabilities, CreateOptions, PassthroughRoute, ProviderAdapter, ProviderKind, WireAnswer,
+    WireRequest,
+};
 use crate::input::{InputError, InputSpec, TaskInput};
 use crate::progress::Progress;
 use crate::snapshot::{status_from_word, Snapshot};
@@ -91,6 +95,20 @@ impl ProviderAdapter for Makevid {
 
     fn poll_request(&self, provider_task_id: &str) -> WireRequest {
         WireRequest::get(format!("/api/v1/get_runway/{provider_task_id}"))
+    }
+
+    fn passthrough_route(&self, method: &reqwest::Method, path: &str) -> PassthroughRoute {
+        let segments = segments(path).unwrap_or_default();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        match segments.as_slice() {
+            ["api", "v1", "create_runway"] if method == reqwest::Method::POST => {
+                PassthroughRoute::Create
+            }
+            ["api", "v1", "get_runway", id] if is_read(method) => {
+                PassthroughRoute::Task((*id).to_string())
+            }
+            _ => PassthroughRoute::Account,
+        }
     }
 
     fn parse_poll(

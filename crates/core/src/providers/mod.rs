@@ -11,6 +11,7 @@ mod errors;
 mod http;
 mod makevid;
 mod merge;
+mod passthrough;
 mod runway;
 mod runway_task;
 
@@ -25,7 +26,8 @@ use crate::snapshot::Snapshot;
 use crate::task::TaskType;
 use crate::upstream_error::UpstreamError;
 
-pub use self::http::{CreateError, Provider, ProviderSettings, MAX_ANSWER_BYTES};
+pub use self::http::{read_bounded, CreateError, Provider, ProviderSettings, MAX_ANSWER_BYTES};
+pub use self::passthrough::PassthroughRoute;
 
 /// The wire dialects taskgate speaks. The config's `type` field names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -164,6 +166,12 @@ pub trait ProviderAdapter: Send + Sync {
     /// The cancel request, for dialects that can cancel.
     fn cancel_request(&self, _provider_task_id: &str) -> Option<WireRequest> {
         None
+    }
+    /// What a pass-through request with this method and path (relative to the base URL,
+    /// as the client sent it) does to the account's tasks. Unmodelled routes are
+    /// [`PassthroughRoute::Account`].
+    fn passthrough_route(&self, _method: &reqwest::Method, _path: &str) -> PassthroughRoute {
+        PassthroughRoute::Account
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::errors::{error_answer, json_body};
 use super::{
-    runway_task, Capabilities, CreateOptions, ProviderAdapter, ProviderKind, WireAnswer,
-    WireRequest,
+    passthrough, runway_task, Capabilities, CreateOptions, PassthroughRoute, ProviderAdapter,
+    ProviderKind, WireAnswer, WireRequest,
 };
 use crate::input::{InputError, TaskInput};
 use crate::snapshot::Snapshot;
@@ -69,6 +69,10 @@ impl ProviderAdapter for Runway {
             return Err(UpstreamError::bad_answer("poll answer is not an object"));
         }
         Ok(runway_task::snapshot(&body, task_type))
+    }
+
+    fn passthrough_route(&self, method: &reqwest::Method, path: &str) -> PassthroughRoute {
+        passthrough::runway_route(&[], method, path)
     }
 
     fn cancel_request(&self, provider_task_id: &str) -> Option<WireRequest> {

@@ -2,12 +2,16 @@
 //! provider's base URL + path with the tenant's upstream key, under the provider's rate
 //! budget and circuit, streaming both bodies. The provider's answer, whatever its status,
 //! goes back as it came (less hop-by-hop headers); only the gateway's own refusals
-//! (unknown provider, limits, unreachable provider) have the contract's error shape.
+//! (unknown provider, limits, unreachable provider) have the contract's error shape. On a
+//! provider key shared by several tenants, a request that names a provider task goes
+//! through only for the caller's own tasks (`passthrough/ownership.rs`).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
+use taskgate_core::PassthroughRoute;
 
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
@@ -16,7 +20,8 @@ use crate::layers::request_id::RequestId;
 use crate::passthrough::body::{streamed, BodyWatch};
 use crate::passthrough::failure::{refusal, transport_error};
 use crate::passthrough::headers;
-use crate::passthrough::target::{provider_name, upstream_url};
+use crate::passthrough::ownership::{self, Outgoing};
+use crate::passthrough::target::{provider_name, provider_path, upstream_url};
 use crate::passthrough::PassedThrough;
 use crate::state::AppState;
 
@@ -56,10 +61,32 @@ pub async fn forward(
         .upstream(&caller.runtime, name)
         .ok_or(NO_SUCH_PROVIDER)?;
     let url = upstream_url(upstream.provider.base_url(), request.uri(), name)?;
-    let key = upstream.provider.key(tenant.upstream_keys.get(name));
+    let own_key = tenant.upstream_keys.get(name);
+    let key = upstream.provider.key(own_key);
+    // On the provider's shared key the provider cannot tell tenants apart: the gateway is
+    // what keeps each to its own tasks.
+    let route = match own_key {
+        Some(_) => None,
+        None => provider_path(request.uri(), name)
+            .map(|path| upstream.provider.passthrough_route(request.method(), path)),
+    };
     let request_id = request.extensions().get::<RequestId>().cloned();
     let body_limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
     let (parts, body) = request.into_parts();
+    let body = match &route {
+        Some(route) => {
+            ownership::admit(
+                state.store.as_ref(),
+                &caller.tenant,
+                name,
+                route,
+                body,
+                body_limit,
+            )
+            .await?
+        }
+        None => Outgoing::Streamed(body),
+    };
 
     let outgoing = headers::to_upstream(
         &parts.headers,
@@ -71,8 +98,13 @@ pub async fn forward(
     let watch = BodyWatch::default();
     let http = upstream.provider.http().clone();
     let mut builder = http.request(parts.method, url).headers(outgoing);
-    if let Some(body) = streamed(body, &watch) {
-        builder = builder.body(body);
+    match body {
+        Outgoing::Streamed(body) => {
+            if let Some(body) = streamed(body, &watch) {
+                builder = builder.body(body);
+            }
+        }
+        Outgoing::Read(bytes) => builder = builder.body(bytes),
     }
     let outgoing = builder.build().map_err(|e| {
         tracing::warn!(provider = %name, error = %e.without_url(), "pass-through request not buildable");
@@ -85,19 +117,37 @@ pub async fn forward(
                 .map_err(|e| transport_error(e, &watch))
         })
         .await;
-    match sent {
-        Ok(answer) => Ok(passed_back(answer)),
-        Err(e) => Err(refusal(name, e, watch.fault(), body_limit)),
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(e) => return Err(refusal(name, e, watch.fault(), body_limit)),
+    };
+    if route == Some(PassthroughRoute::Create) && answer.status().is_success() {
+        let status = answer.status();
+        let kept = headers::end_to_end(answer.headers());
+        let body = ownership::record_created(
+            state.store.as_ref(),
+            &caller.tenant,
+            upstream.provider,
+            status.as_u16(),
+            answer,
+        )
+        .await?;
+        return Ok(passed_back_parts(status, kept, Body::from(body)));
     }
+    Ok(passed_back(answer))
 }
 
 /// The provider's answer with its status, end-to-end headers and streamed body.
 fn passed_back(answer: reqwest::Response) -> Response {
     let status = answer.status();
     let kept = headers::end_to_end(answer.headers());
-    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+    passed_back_parts(status, kept, Body::from_stream(answer.bytes_stream()))
+}
+
+fn passed_back_parts(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
-    *response.headers_mut() = kept;
+    *response.headers_mut() = headers;
     response.extensions_mut().insert(PassedThrough);
     response
 }

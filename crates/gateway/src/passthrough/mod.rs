@@ -4,6 +4,7 @@
 pub mod body;
 pub mod failure;
 pub mod headers;
+pub mod ownership;
 pub mod target;
 
 /// Marks a response that is the provider's own answer, passed on as it is: the layers that

@@ -4,4 +4,5 @@ pub mod claim;
 pub mod deliveries;
 pub mod idempotency;
 pub mod list;
+pub mod ownership;
 pub mod tasks;

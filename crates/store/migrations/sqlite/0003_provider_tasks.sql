@@ -1,0 +1,18 @@
+-- Who owns a provider's task, for the pass-through on a provider key that several tenants
+-- share (the provider cannot tell them apart; the gateway must).
+--
+-- Tasks of the stable API: found through their stored body, by this index.
+CREATE INDEX tasks_provider_task ON tasks (
+    json_extract(body, '$.provider_task_id'),
+    json_extract(body, '$.provider')
+);
+
+-- Tasks created through the pass-through: the id read from the provider's create answer.
+-- The first tenant to record an id keeps it.
+CREATE TABLE passthrough_tasks (
+    provider         TEXT    NOT NULL,
+    provider_task_id TEXT    NOT NULL,
+    tenant           TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL,
+    PRIMARY KEY (provider, provider_task_id)
+) STRICT, WITHOUT ROWID;
