@@ -68,6 +68,7 @@ pub(crate) struct RawWebhooks {
     pub retry_base: Option<String>,
     pub retry_max: Option<String>,
     pub give_up_after: Option<String>,
+    pub deny_private_networks: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

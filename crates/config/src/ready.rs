@@ -95,7 +95,7 @@ pub struct ClusterConfig {
 /// The default `cluster.namespace`.
 pub const DEFAULT_CLUSTER_NAMESPACE: &str = "taskgate";
 
-/// How webhooks to clients are delivered. All > 0.
+/// How webhooks to clients are delivered. Durations > 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WebhookSettings {
     /// One delivery attempt's timeout.
@@ -106,6 +106,9 @@ pub struct WebhookSettings {
     pub retry_max: Duration,
     /// Stop retrying this long after the task ended.
     pub give_up_after: Duration,
+    /// Also refuse callbacks to private and other non-public addresses (10/8, 127/8,
+    /// fc00::/7, ...). Off by default: internal receivers are what a sidecar serves.
+    pub deny_private_networks: bool,
 }
 
 impl Default for WebhookSettings {
@@ -115,6 +118,7 @@ impl Default for WebhookSettings {
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(3600),
             give_up_after: Duration::from_secs(24 * 3600),
+            deny_private_networks: false,
         }
     }
 }

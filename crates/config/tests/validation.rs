@@ -604,6 +604,26 @@ fn cluster_with_postgres_is_accepted() {
 }
 
 #[test]
+fn webhooks_deny_private_networks_is_off_by_default_and_read_when_set() {
+    let config = parse(&base()).unwrap();
+    assert_eq!(config.webhooks, taskgate_config::WebhookSettings::default());
+    assert!(!config.webhooks.deny_private_networks);
+    let config = parse(&format!(
+        "{}webhooks: {{deny_private_networks: true}}\n",
+        base()
+    ))
+    .unwrap();
+    assert!(config.webhooks.deny_private_networks);
+    let got = problems(&format!(
+        "{}webhooks: {{deny_private_networks: sometimes}}\n",
+        base()
+    ));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "webhooks.deny_private_networks", "{got:?}");
+    assert!(got[0].1.contains("expected a boolean"), "{got:?}");
+}
+
+#[test]
 fn cluster_namespace_is_read() {
     let config = parse(&format!(
         "{}store: {{kind: postgres, url: \"${{DATABASE_URL}}\"}}\ncluster: {{redis_url: \"${{REDIS_URL}}\", namespace: \"team-a:prod.v2\"}}\n",

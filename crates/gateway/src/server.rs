@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use reqwest::dns::Resolve;
 use taskgate_config::{Config, StoreConfig};
 use taskgate_store::{MemoryStore, PostgresStore, SqliteStore, TaskStore};
 use tokio::net::TcpListener;
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::{admin_router, tenant_router};
+use crate::lifecycle::webhook_http::{SystemResolver, WebhookHttp};
 use crate::runtime::Runtime;
 use crate::state::AppState;
 
@@ -54,10 +56,19 @@ impl Gateway {
         config: Config,
         store: Arc<dyn TaskStore>,
     ) -> anyhow::Result<Gateway> {
+        Gateway::start_with_resolver(config, store, Arc::new(SystemResolver)).await
+    }
+
+    /// As [`Gateway::start_with_store`], with webhook host names looked up by `resolver`
+    /// (the callback policy still filters what it answers).
+    pub async fn start_with_resolver(
+        config: Config,
+        store: Arc<dyn TaskStore>,
+        resolver: Arc<dyn Resolve>,
+    ) -> anyhow::Result<Gateway> {
         let listen = config.server.listen;
         let admin_listen = config.server.admin_listen;
-        let runtime = Runtime::build(config, None)?;
-        let state = AppState::new(Arc::new(ArcSwap::from_pointee(runtime)), store)?;
+        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::build(config, None)?));
         let tenant_listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding the tenant listener on {listen}"))?;
@@ -66,6 +77,10 @@ impl Gateway {
             .with_context(|| format!("binding the admin listener on {admin_listen}"))?;
         let tenant_addr = tenant_listener.local_addr()?;
         let admin_addr = admin_listener.local_addr()?;
+        // The bound addresses, not the configured ones: port 0 becomes a real port here.
+        let webhook_http = WebhookHttp::new(&[tenant_addr, admin_addr], runtime.clone(), resolver)
+            .context("building the webhook HTTP client")?;
+        let state = AppState::new(runtime, store, webhook_http)?;
         let (stop, stopped) = watch::channel(false);
         let background = crate::lifecycle::spawn(&state, stopped.clone());
         let servers = vec![

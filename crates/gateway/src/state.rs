@@ -42,8 +42,8 @@ pub struct Shared {
     pub outbox_ready: tokio::sync::Notify,
     /// This process's name on leases (watcher, outbox).
     pub replica_id: String,
-    /// Webhook deliveries: no redirects (a callback must not bounce us elsewhere).
-    pub webhook_http: reqwest::Client,
+    /// Webhook deliveries: no redirects, no proxy, refused addresses dropped at resolution.
+    pub webhook_http: crate::lifecycle::webhook_http::WebhookHttp,
     pub webhook_attempts: crate::lifecycle::webhooks::AttemptCounts,
     /// JSON of finished tasks, ready to serve.
     pub finished: crate::tasks::finished_cache::FinishedCache,
@@ -61,6 +61,7 @@ impl AppState {
     pub fn new(
         runtime: Arc<ArcSwap<Runtime>>,
         store: Arc<dyn TaskStore>,
+        webhook_http: crate::lifecycle::webhook_http::WebhookHttp,
     ) -> anyhow::Result<AppState> {
         let cluster_config = runtime.load().config.cluster.clone();
         let replica_id = cluster_config
@@ -89,11 +90,7 @@ impl AppState {
                 events: TaskEvents::default(),
                 outbox_ready: tokio::sync::Notify::new(),
                 replica_id,
-                webhook_http: reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("taskgate-webhooks/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .unwrap_or_default(),
+                webhook_http,
                 webhook_attempts: Default::default(),
                 finished: Default::default(),
                 polled_at: Default::default(),

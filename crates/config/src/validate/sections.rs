@@ -1,4 +1,4 @@
-//! The single-value sections: `server`, `store`, `cluster`, `tasks`.
+//! The single-value sections: `server`, `store`, `cluster`, `tasks`, `webhooks`.
 
 use std::path::PathBuf;
 
@@ -246,5 +246,6 @@ pub(crate) fn webhooks(raw: &RawWebhooks, problems: &mut Problems) -> Option<Web
         retry_base: retry_base?,
         retry_max: retry_max?,
         give_up_after: give_up_after?,
+        deny_private_networks: raw.deny_private_networks.unwrap_or(d.deny_private_networks),
     })
 }

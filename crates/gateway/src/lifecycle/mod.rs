@@ -1,9 +1,11 @@
 //! What happens to tasks when nobody asks: the watcher refreshes unfinished tasks, the
 //! event hub wakes long-polls and SSE streams, the outbox delivers signed webhooks.
 
+pub mod callback_target;
 pub mod events;
 pub mod signing;
 pub mod watcher;
+pub mod webhook_http;
 pub mod webhooks;
 
 use tokio::sync::watch;

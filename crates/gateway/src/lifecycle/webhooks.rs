@@ -1,6 +1,7 @@
 //! The webhook outbox's delivery loop: claims due deliveries (leased, so one replica sends
 //! each), signs them per Standard Webhooks, and reschedules failures with exponential
-//! backoff and jitter until `webhooks.give_up_after`.
+//! backoff and jitter until `webhooks.give_up_after`. A delivery to an address the callback
+//! policy refuses fails at once, without retries.
 
 use std::time::Duration;
 
@@ -10,7 +11,9 @@ use taskgate_config::WebhookSettings;
 use taskgate_store::{Delivery, DeliveryOutcome};
 use tokio::sync::watch;
 
+use super::callback_target::{Refusal, TargetPolicy};
 use super::signing::sign;
+use super::webhook_http::RefusedTarget;
 use crate::state::AppState;
 
 const BATCH: usize = 32;
@@ -52,28 +55,26 @@ pub fn retry_delay(settings: &WebhookSettings, attempts: u32) -> Duration {
 
 async fn deliver(state: &AppState, delivery: Delivery, settings: WebhookSettings) {
     let attempt = delivery.attempts + 1;
-    let result = send(state, &delivery, settings.timeout).await;
+    let result = send(state, &delivery, settings).await;
     let now = Utc::now();
-    let outcome = match result {
-        Ok(()) => DeliveryOutcome::Delivered,
-        Err(error) => {
+    let (outcome, word) = match result {
+        Ok(()) => (DeliveryOutcome::Delivered, "delivered"),
+        // Final at once: the address will not become acceptable by waiting.
+        Err(Attempt::Refused(refusal)) => {
+            let error = RefusedTarget(refusal).to_string();
+            (DeliveryOutcome::Failed { error }, "refused")
+        }
+        Err(Attempt::Failed(error)) => {
             let age = (now - delivery.created_at).to_std().unwrap_or_default();
             if age >= settings.give_up_after {
-                DeliveryOutcome::Failed { error }
+                (DeliveryOutcome::Failed { error }, "failed")
             } else {
                 let wait = chrono::Duration::from_std(retry_delay(&settings, delivery.attempts))
                     .unwrap_or(chrono::Duration::MAX);
-                DeliveryOutcome::Retry {
-                    at: now + wait,
-                    error,
-                }
+                let at = now + wait;
+                (DeliveryOutcome::Retry { at, error }, "retry")
             }
         }
-    };
-    let word = match &outcome {
-        DeliveryOutcome::Delivered => "delivered",
-        DeliveryOutcome::Retry { .. } => "retry",
-        DeliveryOutcome::Failed { .. } => "failed",
     };
     match &outcome {
         DeliveryOutcome::Delivered => {
@@ -93,20 +94,48 @@ async fn deliver(state: &AppState, delivery: Delivery, settings: WebhookSettings
     }
 }
 
-/// One attempt. The error text is for logs and the store: never the secret.
-async fn send(state: &AppState, delivery: &Delivery, timeout: Duration) -> Result<(), String> {
+/// Why an attempt did not deliver.
+enum Attempt {
+    /// The callback policy refuses the address: final.
+    Refused(Refusal),
+    /// Anything else: retried. The text is for logs and the store, never the secret.
+    Failed(String),
+}
+
+impl From<&str> for Attempt {
+    fn from(text: &str) -> Attempt {
+        Attempt::Failed(text.to_string())
+    }
+}
+
+/// One attempt.
+async fn send(
+    state: &AppState,
+    delivery: &Delivery,
+    settings: WebhookSettings,
+) -> Result<(), Attempt> {
     let runtime = state.runtime.load();
     let secret = runtime
         .tenant(&delivery.tenant)
         .and_then(|t| t.webhook_secret.as_ref())
         .ok_or("the tenant has no webhook_secret configured")?;
+    let url = url::Url::parse(&delivery.url).map_err(|_| "the callback URL does not parse")?;
+    // A literal address is connected to without resolution, so the resolver never sees
+    // it: checked here. Names are checked by the resolver, on what they resolve to now.
+    let policy = TargetPolicy::new(
+        state.webhook_http.listeners(),
+        settings.deny_private_networks,
+    );
+    policy.check_url(&url).map_err(Attempt::Refused)?;
+    let port = url.port_or_known_default().unwrap_or(0);
     let timestamp = Utc::now().timestamp();
     let signature = sign(secret.expose(), &delivery.id, timestamp, &delivery.body)
         .ok_or("the tenant's webhook_secret is not whsec_<base64>")?;
     let response = state
         .webhook_http
-        .post(&delivery.url)
-        .timeout(timeout)
+        .for_port(port)
+        .post(url)
+        .timeout(settings.timeout)
         .header("content-type", "application/json")
         .header("webhook-id", &delivery.id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -115,19 +144,24 @@ async fn send(state: &AppState, delivery: &Delivery, timeout: Duration) -> Resul
         .send()
         .await
         .map_err(|e| {
-            if e.is_timeout() {
-                "no answer in time".to_string()
+            if let Some(refusal) = RefusedTarget::find(&e) {
+                Attempt::Refused(refusal)
+            } else if e.is_timeout() {
+                "no answer in time".into()
             } else if e.is_connect() {
-                "connection failed".to_string()
+                "connection failed".into()
             } else {
-                "request failed".to_string()
+                "request failed".into()
             }
         })?;
     let status = response.status();
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("answered HTTP {}", status.as_u16()))
+        Err(Attempt::Failed(format!(
+            "answered HTTP {}",
+            status.as_u16()
+        )))
     }
 }
 
@@ -136,11 +170,18 @@ async fn send(state: &AppState, delivery: &Delivery, timeout: Duration) -> Resul
 pub struct AttemptCounts {
     pub delivered: std::sync::atomic::AtomicU64,
     pub retry: std::sync::atomic::AtomicU64,
+    /// Given up, refused addresses included.
     pub failed: std::sync::atomic::AtomicU64,
+    /// Refused by the callback address policy (also counted in `failed`).
+    pub refused: std::sync::atomic::AtomicU64,
 }
 
 impl AttemptCounts {
     fn record(&self, outcome: &str) {
+        if outcome == "refused" {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let counter = match outcome {
             "delivered" => &self.delivered,
             "retry" => &self.retry,

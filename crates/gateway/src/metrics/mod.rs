@@ -271,8 +271,8 @@ impl Metrics {
             .inc();
     }
 
-    /// One webhook delivery attempt; `outcome` is a low-cardinality word such as
-    /// `delivered`, `failed`, `retrying` or `gave_up` (never a URL or a message).
+    /// One webhook delivery attempt; `outcome` is a low-cardinality word: `delivered`,
+    /// `retry`, `failed` or `refused` (never a URL or a message).
     pub fn webhook_delivery(&self, outcome: &str) {
         self.webhook_deliveries
             .get_or_create(&OutcomeLabels {

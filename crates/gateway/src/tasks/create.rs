@@ -11,6 +11,7 @@ use taskgate_store::{Reservation, TaskRecord};
 
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
+use crate::lifecycle::callback_target::TargetPolicy;
 use crate::state::AppState;
 use crate::tasks::callback_token;
 use crate::traffic::upstream::CallError;
@@ -60,7 +61,11 @@ pub async fn create(
     let input = TaskInput::parse(request.task_type, &request.input)
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     if let Some(url) = &request.callback_url {
-        check_callback_url(tenant, url)?;
+        let policy = TargetPolicy::new(
+            state.webhook_http.listeners(),
+            caller.runtime.config.webhooks.deny_private_networks,
+        );
+        check_callback_url(tenant, &policy, url)?;
         if tenant.webhook_secret.is_none() {
             return Err(ApiError::InvalidRequest(
                 "callback_url: this tenant has no webhook_secret configured to sign webhooks"
@@ -169,7 +174,14 @@ fn candidates(
     }
 }
 
-fn check_callback_url(tenant: &TenantConfig, text: &str) -> Result<(), ApiError> {
+/// A host name other than `localhost` is not resolved here: what it resolves to now says
+/// nothing about delivery time (DNS rebinding), and a lookup would slow every create. The
+/// delivery checks the addresses it connects to.
+fn check_callback_url(
+    tenant: &TenantConfig,
+    policy: &TargetPolicy<'_>,
+    text: &str,
+) -> Result<(), ApiError> {
     let bad = |why: &str| ApiError::InvalidRequest(format!("callback_url: {why}"));
     let url = url::Url::parse(text).map_err(|_| bad("must be an absolute http(s) URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -179,7 +191,9 @@ fn check_callback_url(tenant: &TenantConfig, text: &str) -> Result<(), ApiError>
     if !tenant.callback_host_allowed(host) {
         return Err(bad("host is not in this tenant's allowed_callback_hosts"));
     }
-    Ok(())
+    policy
+        .check_url(&url)
+        .map_err(|refusal| bad(&format!("refused address: {refusal}")))
 }
 
 fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
