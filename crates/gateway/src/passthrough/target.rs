@@ -33,10 +33,7 @@ pub fn provider_path<'a>(uri: &'a Uri, provider: &str) -> Option<&'a str> {
 fn has_dot_segment(path: &str) -> bool {
     let mut text = path.to_string();
     for _ in 0..DECODE_ROUNDS {
-        if text
-            .split(['/', '\\'])
-            .any(|segment| is_dot_segment(segment))
-        {
+        if text.split(['/', '\\']).any(is_dot_segment) {
             return true;
         }
         let decoded = percent_encoding::percent_decode_str(&text)
