@@ -29,8 +29,10 @@ fn namespace() -> String {
     format!("tgtest-{}", ulid::Ulid::new())
 }
 
-const TEN_PER_SECOND_BURST_3: RateLimit = RateLimit {
-    count: 10,
+/// One a second after a burst of 3: a token comes back only after a second, so a few
+/// calls in a row see the burst spent however slowly a loaded machine makes them.
+const ONE_PER_SECOND_BURST_3: RateLimit = RateLimit {
+    count: 1,
     period: Duration::from_secs(1),
     burst: 3,
 };
@@ -43,7 +45,7 @@ async fn the_redis_gcra_is_shared_by_replicas_and_says_when_to_retry() {
     let ns = namespace();
     let url = common::cluster::redis_url();
     let (a, b) = (cluster(&url, &ns, "a"), cluster(&url, &ns, "b"));
-    let limit = TEN_PER_SECOND_BURST_3;
+    let limit = ONE_PER_SECOND_BURST_3;
     let mut seen = Vec::new();
     for c in [&a, &b, &a, &b] {
         seen.push(c.limits.check(c, "tenant:acme", limit).await.unwrap());
@@ -60,7 +62,7 @@ async fn the_redis_gcra_is_shared_by_replicas_and_says_when_to_retry() {
         panic!("{seen:?}");
     };
     assert!(
-        retry_after > Duration::ZERO && retry_after <= Duration::from_millis(100),
+        retry_after > Duration::ZERO && retry_after <= Duration::from_secs(1),
         "{retry_after:?}"
     );
     tokio::time::sleep(retry_after + Duration::from_millis(5)).await;
@@ -88,15 +90,15 @@ async fn replicas_take_turns_polling_a_task() {
     assert_eq!(b.poll_lock.take(&b, "task_1", hold).await, Turn::Pending);
     assert!(b.poll_lock.pending(&b, "task_1").await);
     assert_eq!(b.poll_lock.take(&b, "task_2", hold).await, Turn::Ours);
-    a.poll_lock
-        .done(&a, "task_1", Duration::from_millis(300))
-        .await;
+    // Fresh for a second: ample for the next two calls, however loaded the machine.
+    let fresh = Duration::from_secs(1);
+    a.poll_lock.done(&a, "task_1", fresh).await;
     match b.poll_lock.take(&b, "task_1", hold).await {
-        Turn::Done { fresh_for } => assert!(fresh_for <= Duration::from_millis(300)),
+        Turn::Done { fresh_for } => assert!(fresh_for <= fresh),
         other => panic!("{other:?}"),
     }
     assert!(!b.poll_lock.pending(&b, "task_1").await);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(fresh + Duration::from_millis(50)).await;
     assert_eq!(b.poll_lock.take(&b, "task_1", hold).await, Turn::Ours);
 }
 
@@ -107,7 +109,7 @@ async fn a_refusing_redis_means_local_limits_at_once() {
     let gate = RateGate::new(Some(c.clone()));
     assert!(gate.is_global(), "hopeful until a call fails");
     let started = Instant::now();
-    let first = gate.check("tenant:acme", TEN_PER_SECOND_BURST_3).await;
+    let first = gate.check("tenant:acme", ONE_PER_SECOND_BURST_3).await;
     assert!(
         started.elapsed() < Duration::from_millis(700),
         "{:?}",
@@ -120,15 +122,20 @@ async fn a_refusing_redis_means_local_limits_at_once() {
     let started = Instant::now();
     for _ in 0..2 {
         assert!(matches!(
-            gate.check("tenant:acme", TEN_PER_SECOND_BURST_3).await,
+            gate.check("tenant:acme", ONE_PER_SECOND_BURST_3).await,
             Decision::Allowed { .. }
         ));
     }
     assert!(matches!(
-        gate.check("tenant:acme", TEN_PER_SECOND_BURST_3).await,
+        gate.check("tenant:acme", ONE_PER_SECOND_BURST_3).await,
         Decision::Denied { .. }
     ));
-    assert!(started.elapsed() < Duration::from_millis(50));
+    // Less than one Redis call may take: none was made.
+    assert!(
+        started.elapsed() < taskgate::cluster::CALL_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(
         c.poll_lock.take(&c, "task_1", Duration::from_secs(1)).await,
         Turn::Unknown
@@ -150,7 +157,7 @@ async fn a_hung_redis_costs_a_call_at_most_the_timeout() {
     let started = Instant::now();
     let answer = c
         .limits
-        .check(&c, "tenant:acme", TEN_PER_SECOND_BURST_3)
+        .check(&c, "tenant:acme", ONE_PER_SECOND_BURST_3)
         .await;
     let took = started.elapsed();
     assert!(answer.is_err());

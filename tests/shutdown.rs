@@ -35,16 +35,13 @@ fn config(dir: &std::path::Path, sim_url: &str, grace: &str) -> std::path::PathB
     path
 }
 
-/// Starts a create that the simulator holds for `ms`, and returns once it is surely
-/// upstream (on loopback, well within the wait).
-async fn slow_create(
+/// Starts a create that the simulator holds until [`SimServer::release_holds`], and
+/// returns once the simulator shows it held (the create is upstream, in flight).
+async fn held_create(
     sim: &SimServer,
     gateway: &Process,
-    ms: u64,
 ) -> tokio::task::JoinHandle<reqwest::Result<u16>> {
-    sim.push_fault(
-        FaultRule::on(Provider::Makevid, Op::Create, FaultKind::Latency { ms }).times(1),
-    );
+    sim.push_fault(FaultRule::on(Provider::Makevid, Op::Create, FaultKind::Hold).times(1));
     let url = format!("{}/v1/tasks", gateway.base);
     let call = tokio::spawn(async move {
         let res = reqwest::Client::new()
@@ -55,8 +52,14 @@ async fn slow_create(
             .await?;
         Ok(res.status().as_u16())
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(!call.is_finished());
+    let started = Instant::now();
+    while sim.held() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the create never reached the simulator"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     call
 }
 
@@ -71,27 +74,30 @@ async fn sigterm_during_a_slow_upstream_call_still_answers_it_then_exits_0() {
     let sim = SimServer::start().await.unwrap();
     let dir = temp_dir("sigterm");
     let mut gateway = Process::start(&config(&dir, &sim.base_url(), "10s"), &[], "info").await;
-    let call = slow_create(&sim, &gateway, 1500).await;
-    let signalled = Instant::now();
+    let call = held_create(&sim, &gateway).await;
     gateway.signal("TERM");
 
     // No new connections, while the one in flight goes on.
     let started = Instant::now();
     while !refused(&gateway.base).await {
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(5),
             "still accepting"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(!call.is_finished(), "the slow call ended too early");
+    assert!(
+        !call.is_finished(),
+        "the held call ended before its release"
+    );
+    assert_eq!(sim.held(), 1, "the gateway dropped the call in flight");
+    assert!(!gateway.has_exited(), "exited with a call in flight");
+    assert_eq!(sim.release_holds(), 1);
 
     let status = call.await.unwrap().expect("the in-flight call was cut");
     assert_eq!(status, 202);
     let exit = gateway.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(exit.code(), Some(0), "{}", gateway.stderr());
-    let took = signalled.elapsed();
-    assert!(took >= Duration::from_millis(800), "exited after {took:?}");
     assert!(gateway
         .log()
         .iter()
@@ -104,10 +110,11 @@ async fn the_drain_is_bounded_by_shutdown_grace() {
     let sim = SimServer::start().await.unwrap();
     let dir = temp_dir("grace");
     let mut gateway = Process::start(&config(&dir, &sim.base_url(), "300ms"), &[], "info").await;
-    let call = slow_create(&sim, &gateway, 5000).await;
+    // Held until after the exit: only the grace can end the drain.
+    let call = held_create(&sim, &gateway).await;
     let signalled = Instant::now();
     gateway.signal("TERM");
-    let exit = gateway.wait_exit(Duration::from_secs(4)).await;
+    let exit = gateway.wait_exit(Duration::from_secs(10)).await;
     let took = signalled.elapsed();
     assert_eq!(exit.code(), Some(0), "{}", gateway.stderr());
     assert!(took < Duration::from_secs(3), "exited after {took:?}");
@@ -119,5 +126,6 @@ async fn the_drain_is_bounded_by_shutdown_grace() {
         .as_str()
         .unwrap_or("")
         .starts_with("shutdown grace over")));
+    sim.release_holds();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,7 +22,7 @@ providers:
     base_url: "${SIM}"
     api_key: k-metered
     retries: 0
-    rate_limit: {per_minute: 60, burst: 2}
+    rate_limit: {per_hour: 60, burst: 2}
     limit_wait: 50ms
   comet-compat: {type: cometapi_compat, base_url: "${SIM}", api_key: k-compat, retries: 0}
   fragile:
@@ -30,7 +30,7 @@ providers:
     base_url: "${SIM}"
     api_key: k-fragile
     retries: 0
-    circuit: {window: 30s, min_calls: 3, error_ratio: 0.5, open_for: 700ms}
+    circuit: {window: 30s, min_calls: 3, error_ratio: 0.5, open_for: 3s}
   runway: {type: runway, base_url: "${SIM}", api_key: k-runway, retries: 0}
   hanging: {type: runway, base_url: "${SIM}", api_key: k-hanging, timeout: 400ms, retries: 2}
 tenants:
@@ -167,9 +167,10 @@ async fn a_429_with_retry_after_1_is_retried_after_at_least_a_second() {
 #[tokio::test]
 async fn a_failed_poll_is_retried_and_the_read_is_fresh() {
     let h = harness().await;
+    // Queued upstream for a minute, so the read sees PENDING however late it comes.
     let task = h
         .create(
-            json!({"type": "image_to_video", "input": {"image_url": "https://img.example/a.jpg"}}),
+            json!({"type": "image_to_video", "input": {"image_url": "https://img.example/a.jpg", "extra": {"sim": {"queued_ms": 60000}}}}),
         )
         .await;
     h.sim.push_fault(
@@ -218,6 +219,13 @@ async fn a_hanging_provider_is_cut_at_its_timeout_with_504_and_no_retry_of_the_c
         elapsed >= Duration::from_millis(380) && elapsed < Duration::from_millis(1500),
         "{elapsed:?}"
     );
+    // The simulator may see the hung create only after the gateway gave up on it.
+    eventually(
+        Duration::from_secs(5),
+        "the hung create reached the simulator",
+        || h.sim.stats().creates["runway"] > 0,
+    )
+    .await;
     assert_eq!(
         h.sim.stats().creates["runway"],
         1,
@@ -284,8 +292,9 @@ async fn a_failing_provider_opens_its_circuit_the_route_falls_back_and_it_closes
         .post(KEY_A, "/v1/tasks", &json!({"type": "video_to_video", "input": {"video_url": "https://v.example/a.mp4", "prompt": "noir"}}))
         .await;
     expect_error(res, 503, "unavailable").await;
-    // After open_for, a probe goes through; the provider has recovered, so it closes.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // After open_for (3 s, ample for the checks above), a probe goes through; the
+    // provider has recovered, so it closes.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let task = h.create(upscale.clone()).await;
     assert_eq!(task["provider"], "fragile");
     assert_eq!(health(&h).await, "healthy");

@@ -5,7 +5,7 @@
 //! Outside CI a test skips (with a notice) when PostgreSQL or Redis is unreachable; under
 //! `CI=true` it fails instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use taskgate_config::{format_key_hash, hash_key};
+use tokio::sync::watch;
 
 use super::postgres::TestSchema;
 use super::process::{temp_dir, Gateway};
@@ -61,15 +62,16 @@ pub async fn shared_redis_or_skip() -> bool {
 /// The webhook secret of tenant acme in [`BASE`].
 pub const WEBHOOK_SECRET: &str = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNDU2Nzg=";
 
-/// The replicas' config. `${TENANT_LIMIT}` is a `rate_limit` line or nothing.
+/// The replicas' config. `${TENANT_LIMIT}` is a `rate_limit` line or nothing;
+/// `${MAKEVID_MORE}` more settings of the provider, or nothing.
 pub const BASE: &str = r#"
 server: {listen: 127.0.0.1:0, admin_listen: 127.0.0.1:0, request_timeout: 30s, shutdown_grace: 2s}
 store: {kind: postgres, url: "${STORE_URL}"}
 cluster: {redis_url: "${REDIS_URL}", replica_id: "${REPLICA}", namespace: "${NAMESPACE}"}
-tasks: {refresh_after: 300ms, not_found_grace: 5s, watch_every: ${WATCH_EVERY}, give_up_after: 1h}
+tasks: {refresh_after: ${REFRESH_AFTER}, not_found_grace: 5s, watch_every: ${WATCH_EVERY}, give_up_after: 1h}
 webhooks: {timeout: 1s, retry_base: 200ms, retry_max: 400ms, give_up_after: 1h}
 providers:
-  makevid: {type: makevid, base_url: "${SIM}", api_key: k-makevid, timeout: 2s, retries: 0}
+  makevid: {type: makevid, base_url: "${SIM}", api_key: k-makevid, timeout: 2s, retries: 0${MAKEVID_MORE}}
 tenants:
   acme:
     keys: ["${KEY_A_HASH}"]
@@ -85,6 +87,9 @@ tenants:
 pub struct Options {
     pub replicas: usize,
     pub watch_every: &'static str,
+    pub refresh_after: &'static str,
+    /// More makevid settings, e.g. `, circuit: {min_calls: 1000}`.
+    pub makevid_more: &'static str,
     /// E.g. `rate_limit: {per_second: 20, burst: 5}`.
     pub tenant_limit: &'static str,
     /// `None`: the shared Redis.
@@ -96,6 +101,8 @@ impl Default for Options {
         Options {
             replicas: 3,
             watch_every: "500ms",
+            refresh_after: "300ms",
+            makevid_more: "",
             tenant_limit: "",
             redis_url: None,
         }
@@ -134,6 +141,8 @@ impl Replicas {
                 .replace("${REPLICA}", &format!("replica-{n}"))
                 .replace("${NAMESPACE}", &namespace)
                 .replace("${WATCH_EVERY}", options.watch_every)
+                .replace("${REFRESH_AFTER}", options.refresh_after)
+                .replace("${MAKEVID_MORE}", options.makevid_more)
                 .replace("${SIM}", sim_url)
                 .replace("${TENANT_LIMIT}", options.tenant_limit)
                 .replace("${KEY_A_HASH}", &format_key_hash(&hash_key(KEY_A)))
@@ -155,22 +164,55 @@ impl Replicas {
     /// Tasks and webhook deliveries the store shows leased by `replica` now (a finished
     /// refresh or attempt clears its lease).
     pub async fn leases_held(&self, replica: &str) -> (i64, i64) {
+        let tasks = self
+            .count("SELECT count(*) FROM tasks WHERE lease_owner = $1", replica)
+            .await;
+        let deliveries = self
+            .count(
+                "SELECT count(*) FROM deliveries WHERE lease_owner = $1",
+                replica,
+            )
+            .await;
+        (tasks, deliveries)
+    }
+
+    /// The ids of the webhook deliveries the store shows leased by `replica` now.
+    pub async fn leased_deliveries(&self, replica: &str) -> Vec<String> {
         use sqlx::Connection;
         let mut db = sqlx::PgConnection::connect(&self.schema.url())
             .await
             .unwrap();
-        let mut counts = Vec::new();
-        for table in ["tasks", "deliveries"] {
-            let sql = format!("SELECT count(*) FROM {table} WHERE lease_owner = $1");
-            let n: i64 = sqlx::query_scalar(&sql)
-                .bind(replica)
-                .fetch_one(&mut db)
-                .await
-                .unwrap();
-            counts.push(n);
-        }
+        let ids = sqlx::query_scalar("SELECT id FROM deliveries WHERE lease_owner = $1")
+            .bind(replica)
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
         let _ = db.close().await;
-        (counts[0], counts[1])
+        ids
+    }
+
+    /// Webhook deliveries the store does not show as delivered yet: once 0, no attempt
+    /// is left to come.
+    pub async fn deliveries_undelivered(&self) -> i64 {
+        self.count(
+            "SELECT count(*) FROM deliveries WHERE status <> $1",
+            "delivered",
+        )
+        .await
+    }
+
+    async fn count(&self, sql: &str, param: &str) -> i64 {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(&self.schema.url())
+            .await
+            .unwrap();
+        let n = sqlx::query_scalar(sql)
+            .bind(param)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        let _ = db.close().await;
+        n
     }
 
     /// The tenant base URL of replica `n` (from 0), round robin.
@@ -288,17 +330,66 @@ impl Drop for PrivateRedis {
 }
 
 /// An in-test webhook receiver: counts attempts and accepted deliveries per `webhook-id`,
-/// and refuses (500) while `refusing` says so for an id's attempt number.
+/// refuses (500) where `refuse` says so, and, built with [`Receiver::holding`], keeps every
+/// answer open until the test calls [`Receiver::release`].
 #[derive(Clone, Default)]
 pub struct Receiver {
     pub attempts: Arc<Mutex<HashMap<String, u32>>>,
     pub accepted: Arc<Mutex<HashMap<String, u32>>>,
-    /// How long a refused attempt waits before its 500 (past `webhooks.timeout`, the
-    /// attempt is in flight, and leased, all that time).
-    pub refusal_delay: Duration,
+    /// Attempts arrived and not answered yet whose sender is still connected, per id.
+    open: Arc<Mutex<HashMap<String, u32>>>,
+    /// While holding: set to true by [`Receiver::release`].
+    hold: Option<Arc<watch::Sender<bool>>>,
+}
+
+/// One open attempt in [`Receiver`]'s count; hyper drops the handler, and this, when the
+/// sender hangs up.
+struct OpenAttempt {
+    open: Arc<Mutex<HashMap<String, u32>>>,
+    id: String,
+}
+
+impl OpenAttempt {
+    fn new(open: &Arc<Mutex<HashMap<String, u32>>>, id: &str) -> OpenAttempt {
+        *open.lock().unwrap().entry(id.to_string()).or_insert(0) += 1;
+        OpenAttempt {
+            open: open.clone(),
+            id: id.to_string(),
+        }
+    }
+}
+
+impl Drop for OpenAttempt {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap();
+        if let Some(n) = open.get_mut(&self.id) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.id);
+            }
+        }
+    }
 }
 
 impl Receiver {
+    /// A receiver that answers nothing until [`Receiver::release`]: every attempt stays in
+    /// flight until its sender gives up (its `webhooks.timeout`), and is tried again.
+    pub fn holding() -> Receiver {
+        Receiver {
+            hold: Some(Arc::new(watch::Sender::new(false))),
+            ..Receiver::default()
+        }
+    }
+
+    /// Ends the hold. Attempts held until now are refused (their sender may have given up
+    /// on them already, so accepting one could count a delivery nobody recorded); later
+    /// attempts go through `refuse`.
+    pub fn release(&self) {
+        if let Some(hold) = &self.hold {
+            hold.send_replace(true);
+        }
+    }
+
     /// Serves on 127.0.0.1; returns its URL. `refuse(id, attempt, order)` decides a 500;
     /// `order` is 0 for the first id seen, 1 for the next, ...
     pub async fn start(
@@ -308,7 +399,9 @@ impl Receiver {
         let receiver = self.clone();
         let app = axum::Router::new().route(
             "/hooks",
-            axum::routing::post(move |headers: HeaderMap| {
+            // The body is taken so hyper has read the whole request and notices at once
+            // when the sender hangs up on a held answer.
+            axum::routing::post(move |headers: HeaderMap, _body: axum::body::Bytes| {
                 let receiver = receiver.clone();
                 let refuse = refuse.clone();
                 async move {
@@ -317,6 +410,7 @@ impl Receiver {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default()
                         .to_string();
+                    let _open = OpenAttempt::new(&receiver.open, &id);
                     let (attempt, order) = {
                         let mut attempts = receiver.attempts.lock().unwrap();
                         let order = attempts.len();
@@ -324,8 +418,13 @@ impl Receiver {
                         *n += 1;
                         (*n, order)
                     };
+                    if let Some(hold) = &receiver.hold {
+                        if !*hold.borrow() {
+                            let _ = hold.subscribe().wait_for(|released| *released).await;
+                            return StatusCode::INTERNAL_SERVER_ERROR;
+                        }
+                    }
                     if refuse(&id, attempt, order) {
-                        tokio::time::sleep(receiver.refusal_delay).await;
                         return StatusCode::INTERNAL_SERVER_ERROR;
                     }
                     *receiver.accepted.lock().unwrap().entry(id).or_insert(0) += 1;
@@ -341,6 +440,16 @@ impl Receiver {
 
     pub fn accepted_ids(&self) -> usize {
         self.accepted.lock().unwrap().len()
+    }
+
+    /// Distinct ids attempted at least once.
+    pub fn attempted_ids(&self) -> usize {
+        self.attempts.lock().unwrap().len()
+    }
+
+    /// Ids with an attempt open now (held, its sender still waiting).
+    pub fn open_ids(&self) -> HashSet<String> {
+        self.open.lock().unwrap().keys().cloned().collect()
     }
 
     /// Ids accepted more than once.

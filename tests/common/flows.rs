@@ -80,12 +80,14 @@ pub async fn read_refreshes_until_succeeded_with_a_video_url(h: &Harness) {
 }
 
 pub async fn task_not_exist_within_grace_reads_as_queued(h: &Harness) {
-    // comet-official answers task_not_exist for the first 300 ms.
+    // comet-official answers task_not_exist for the first 1.5 s here (the grace is 3 s).
     let task = h
-        .create(json!({"type": "image_to_video", "input": {"image_url": "https://img.example/fox.jpg", "ratio": "9:16"}}))
+        .create(json!({"type": "image_to_video", "input": {"image_url": "https://img.example/fox.jpg", "ratio": "9:16", "extra": {"sim": {"not_visible_ms": 1500}}}}))
         .await;
     assert_eq!(task["provider"], "comet-official");
     let id = task["id"].as_str().unwrap();
+    // Past refresh_after (150 ms): the read asks the provider.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let early: Value = h
         .get(KEY_A, &format!("/v1/tasks/{id}"))
         .await
@@ -97,6 +99,11 @@ pub async fn task_not_exist_within_grace_reads_as_queued(h: &Harness) {
         .sim
         .task(task["provider_task_id"].as_str().unwrap())
         .unwrap();
+    assert!(
+        upstream.poll_times_ms.first().is_some_and(|ms| *ms < 1500),
+        "the read asked while the task was not visible: polls at {:?} ms",
+        upstream.poll_times_ms
+    );
     assert_eq!(upstream.body["ratio"], "720:1280");
     assert_eq!(upstream.header("x-runway-version"), Some("2024-11-06"));
     h.wait_status(id, "succeeded").await;

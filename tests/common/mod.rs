@@ -181,6 +181,16 @@ impl Harness {
     }
 }
 
+/// Waits until `done()` holds, or panics after `limit` saying `what` never happened. For
+/// effects that trail an answer, e.g. the simulator seeing a request its client gave up on.
+pub async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Asserts the contract's error shape and returns the body.
 pub async fn expect_error(res: reqwest::Response, status: u16, code: &str) -> Value {
     let got = res.status().as_u16();

@@ -125,6 +125,11 @@ impl Gateway {
         assert!(status.success(), "kill -s {name} failed");
     }
 
+    /// Whether the process has exited by now.
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// Waits for the process to exit.
     pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let start = Instant::now();

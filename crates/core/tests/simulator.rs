@@ -16,7 +16,8 @@ use taskgate_core::{
     TaskStatus, TaskType, UpstreamError,
 };
 use taskgate_sim::{
-    FaultKind, FaultRule, Op, Provider as SimProvider, Script, SimConfig, SimServer, SimState,
+    FaultKind, FaultRule, Op, Outcome, Provider as SimProvider, Script, SimConfig, SimServer,
+    SimState,
 };
 use tokio::time::{sleep, Instant};
 
@@ -26,9 +27,10 @@ const CALLBACK: &str = "https://gw.example.com/callbacks/p1";
 const POLL_EVERY: Duration = Duration::from_millis(10);
 const PATIENCE: Duration = Duration::from_secs(5);
 
-/// Phase lengths of a quick task: visible after 300 ms, queued 250 ms, running 350 ms.
+/// Phase lengths of a quick task: visible after 1 s, queued 1 s, running 1 s. A life
+/// polls each phase every 10 ms; a second leaves room for a loaded machine's pauses.
 fn quick() -> Value {
-    json!({"not_visible_ms": 300, "queued_ms": 250, "run_ms": 350})
+    json!({"not_visible_ms": 1000, "queued_ms": 1000, "run_ms": 1000})
 }
 
 fn with(mut base: Value, more: Value) -> Value {
@@ -706,7 +708,8 @@ async fn every_progress_form_while_running_is_read_into_the_unit_interval() {
     for kind in ProviderKind::ALL {
         let provider = provider(&sim, kind);
         for form in forms {
-            let script = json!({"not_visible_ms": 0, "queued_ms": 0, "run_ms": 2_000,
+            // Running for a while: the polls below all come well before the end.
+            let script = json!({"not_visible_ms": 0, "queued_ms": 0, "run_ms": 60_000,
                                 "progress_form": form});
             let id = create(&provider, &input(TaskType::ImageToVideo, script))
                 .await
@@ -714,7 +717,8 @@ async fn every_progress_form_while_running_is_read_into_the_unit_interval() {
             tasks.push((kind, form, id));
         }
     }
-    sleep(Duration::from_millis(150)).await;
+    // Past 1 % of the run for every task (progress is floored to whole percent).
+    sleep(Duration::from_millis(1200)).await;
     for (kind, form, id) in tasks {
         let provider = provider(&sim, kind);
         let snap = provider
@@ -777,7 +781,8 @@ async fn scripted_unknown_status_word_leaves_a_fresh_task_queued_until_it_ends()
     let sim = start().await;
     for kind in ProviderKind::ALL {
         let provider = provider(&sim, kind);
-        let script = json!({"not_visible_ms": 0, "queued_ms": 0, "run_ms": 150,
+        // Runs until the test ends it, after the odd word was seen.
+        let script = json!({"not_visible_ms": 0, "queued_ms": 0, "run_ms": 600_000,
                             "status_word": "UNKNOWN"});
         let id = create(&provider, &input(TaskType::ImageToVideo, script))
             .await
@@ -786,6 +791,7 @@ async fn scripted_unknown_status_word_leaves_a_fresh_task_queued_until_it_ends()
         let odd = watch.until("unknown word", |s| s.status.is_none()).await;
         assert_eq!(odd.provider_status, "UNKNOWN", "{kind:?}");
         assert_eq!(watch.task.status, TaskStatus::Queued, "{kind:?}");
+        assert!(sim.finish(&id, Outcome::Succeed));
         let done = watch.until("succeeded", is_terminal).await;
         assert_eq!(done.status, Some(TaskStatus::Succeeded), "{kind:?}");
         assert_eq!(watch.task.status, TaskStatus::Succeeded);
@@ -925,7 +931,13 @@ async fn hang_past_the_timeout_is_outcome_unknown_timed_out() {
         assert_eq!(err.class, FailureClass::OutcomeUnknown, "{kind:?} {err:?}");
         assert!(err.timed_out, "{kind:?}");
         assert!(!err.certainly_not_created() && !err.is_retryable());
-        // Why it must never be repeated: the simulator did create the task.
+        // Why it must never be repeated: the simulator did create the task (it may see
+        // the request only after the client gave up, on a loaded machine).
+        let deadline = Instant::now() + PATIENCE;
+        while creates(sim.state(), kind) == 0 {
+            assert!(Instant::now() < deadline, "{kind:?}: never created");
+            sleep(POLL_EVERY).await;
+        }
         assert_eq!(creates(sim.state(), kind), 1, "{kind:?}");
 
         sim.push_fault(FaultRule::on(p, Op::Poll, FaultKind::Hang).times(1));

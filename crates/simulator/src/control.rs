@@ -1,4 +1,5 @@
-//! The `/_sim` routes: counters, task records, scenario, faults, reset, forced endings.
+//! The `/_sim` routes: counters, task records, scenario, faults, held requests, reset,
+//! forced endings.
 //! They need no key: they are for tests and the demo on loopback.
 
 use axum::body::Bytes;
@@ -23,6 +24,8 @@ pub(crate) fn routes() -> Router<SimState> {
         .route("/_sim/tasks/{id}/finish", post(finish))
         .route("/_sim/scenario", get(scenario).post(set_scenario))
         .route("/_sim/faults", post(push_fault))
+        .route("/_sim/held", get(held))
+        .route("/_sim/held/release", post(release_held))
         .route("/_sim/reset", post(reset))
 }
 
@@ -75,6 +78,14 @@ async fn push_fault(State(s): State<SimState>, body: Bytes) -> Response {
         }
         Err(e) => bad_request(&e),
     }
+}
+
+async fn held(State(s): State<SimState>) -> Response {
+    answer::json(StatusCode::OK, &json!({"held": s.held()}))
+}
+
+async fn release_held(State(s): State<SimState>) -> Response {
+    answer::json(StatusCode::OK, &json!({"released": s.release_holds()}))
 }
 
 async fn reset(State(s): State<SimState>) -> Response {

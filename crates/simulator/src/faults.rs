@@ -81,6 +81,10 @@ pub enum FaultKind {
     },
     /// Never answer (about an hour). A create is performed first; a cancel too.
     Hang,
+    /// Wait until the test releases held requests ([`crate::SimServer::release_holds`]),
+    /// then answer normally. While waiting the request counts in
+    /// [`crate::SimServer::held`], so a test can see it is upstream before acting.
+    Hold,
     /// HTTP 200 with a truncated JSON body (a create is not performed).
     MalformedJson,
     /// A poll answers with this status word (creates and cancels do not match it).
@@ -213,6 +217,13 @@ impl SharedFaults {
         let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
         *list = FaultList::default();
         self.len.store(0, Ordering::Release);
+    }
+
+    /// Drops every `hold` rule; the others stay.
+    pub(crate) fn drop_holds(&self) {
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        list.rules.retain(|(rule, _)| rule.kind != FaultKind::Hold);
+        self.len.store(list.len(), Ordering::Release);
     }
 
     pub(crate) fn take(&self, provider: Provider, op: Op) -> Option<FaultKind> {

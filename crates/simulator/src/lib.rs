@@ -115,6 +115,17 @@ impl SimServer {
         self.state.push_fault(r);
     }
 
+    /// Requests waiting in a `hold` fault right now.
+    pub fn held(&self) -> usize {
+        self.state.held()
+    }
+
+    /// Lets held requests go on and drops the global `hold` rules; returns how many were
+    /// held.
+    pub fn release_holds(&self) -> usize {
+        self.state.release_holds()
+    }
+
     /// Forgets tasks, faults and counters and restores the starting scenario.
     pub fn reset(&self) {
         self.state.reset();

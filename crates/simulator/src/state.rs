@@ -1,7 +1,7 @@
 //! The simulator's shared state: tasks, counters, the fault queue and the scenario.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -164,6 +164,10 @@ struct Inner {
     counters: Counters,
     faults: SharedFaults,
     shutdown: watch::Sender<bool>,
+    /// Bumped by each release of held requests.
+    releases: watch::Sender<u64>,
+    /// Requests waiting in a `hold` fault now.
+    held: AtomicUsize,
 }
 
 /// A handle on one simulator's state; cheap to clone. Serve it with [`crate::router`].
@@ -184,6 +188,8 @@ impl SimState {
                 counters: Counters::default(),
                 faults: SharedFaults::default(),
                 shutdown: watch::Sender::new(false),
+                releases: watch::Sender::new(0),
+                held: AtomicUsize::new(0),
             }),
         }
     }
@@ -248,6 +254,45 @@ impl SimState {
             .tasks
             .get(provider_task_id)
             .is_some_and(|t| t.end(Ending::Finished(outcome)))
+    }
+
+    /// Requests held by a `hold` fault right now (one whose client hung up is not).
+    pub fn held(&self) -> usize {
+        self.inner.held.load(Ordering::Acquire)
+    }
+
+    /// Lets every held request go on and drops the global `hold` rules, so nothing is held
+    /// from now on unless a new rule says so (a task's own rules stay until used up).
+    /// Returns how many were held.
+    pub fn release_holds(&self) -> usize {
+        self.inner.faults.drop_holds();
+        let held = self.held();
+        self.inner.releases.send_modify(|n| *n += 1);
+        held
+    }
+
+    /// How many releases there have been.
+    pub(crate) fn releases(&self) -> u64 {
+        *self.inner.releases.borrow()
+    }
+
+    /// Waits in a `hold` until a release after the `before`-th ([`SimState::releases`] read
+    /// before the hold rule was taken): true, or until the server stops: false.
+    pub(crate) async fn hold(&self, before: u64) -> bool {
+        struct Held<'a>(&'a AtomicUsize);
+        impl Drop for Held<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let mut releases = self.inner.releases.subscribe();
+        self.inner.held.fetch_add(1, Ordering::AcqRel);
+        // Counted until released, or until hyper drops this request because its client left.
+        let _held = Held(&self.inner.held);
+        tokio::select! {
+            released = releases.wait_for(|n| *n != before) => released.is_ok(),
+            () = self.stopped() => false,
+        }
     }
 
     /// Releases every hung request; called when the server stops.

@@ -121,7 +121,8 @@ async fn official_not_visible_is_task_not_exist() {
 /// The live answer of seeds/002: wrapped, QUEUED, nested Runway object PENDING.
 #[tokio::test]
 async fn official_poll_wrapped_matches_seed_002() {
-    let s = sim(timed(0, 300, 60_000)).await;
+    // SUBMITTED for the first second, QUEUED for the next: room for a loaded machine.
+    let s = sim(timed(0, 2000, 60_000)).await;
     let id = s.create_official(Value::Null).await;
     // The queued phase shows SUBMITTED first, then QUEUED (seen live).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -39,8 +39,17 @@ enum Next {
     Word(String),
 }
 
-/// Waits out latency, answers injected statuses, and says what is left to do.
-async fn apply(state: &SimState, p: Provider, fault: Option<FaultKind>) -> Result<Next, Response> {
+/// Takes the fault for this request, waits out latency or a hold, answers injected
+/// statuses, and says what is left to do.
+async fn apply(
+    state: &SimState,
+    p: Provider,
+    op: Op,
+    task: Option<&Task>,
+) -> Result<Next, Response> {
+    // Read before the fault is taken, so a release between the two still frees this one.
+    let releases = state.releases();
+    let fault = state.take_fault(p, op, task);
     match fault {
         None => Ok(Next::Go),
         Some(FaultKind::Latency { ms }) => {
@@ -60,6 +69,13 @@ async fn apply(state: &SimState, p: Provider, fault: Option<FaultKind>) -> Resul
             Err(reject(state, p, &e))
         }
         Some(FaultKind::Hang) => Ok(Next::Hang),
+        Some(FaultKind::Hold) => {
+            if state.hold(releases).await {
+                Ok(Next::Go)
+            } else {
+                Err(RELEASED.response(p))
+            }
+        }
         Some(FaultKind::MalformedJson) => {
             state.count(Counter::Rejected, p);
             Ok(Next::Malformed)
@@ -80,7 +96,7 @@ pub(crate) async fn create<D: Dialect>(
         Ok(task) => task,
         Err(e) => return reject(state, p, &e),
     };
-    match apply(state, p, state.take_fault(p, Op::Create, Some(&task))).await {
+    match apply(state, p, Op::Create, Some(&task)).await {
         Err(resp) => resp,
         Ok(Next::Malformed) => answer::cut(D::create_answer(&task)),
         Ok(Next::Hang) => {
@@ -166,17 +182,16 @@ pub(crate) async fn poll<D: Dialect>(
     if let Some(t) = &task {
         t.count_poll();
     }
-    let (word, malformed) =
-        match apply(state, p, state.take_fault(p, Op::Poll, task.as_deref())).await {
-            Err(resp) => return resp,
-            Ok(Next::Hang) => {
-                state.hang().await;
-                return RELEASED.response(p);
-            }
-            Ok(Next::Go) => (None, false),
-            Ok(Next::Malformed) => (None, true),
-            Ok(Next::Word(w)) => (Some(w), false),
-        };
+    let (word, malformed) = match apply(state, p, Op::Poll, task.as_deref()).await {
+        Err(resp) => return resp,
+        Ok(Next::Hang) => {
+            state.hang().await;
+            return RELEASED.response(p);
+        }
+        Ok(Next::Go) => (None, false),
+        Ok(Next::Malformed) => (None, true),
+        Ok(Next::Word(w)) => (Some(w), false),
+    };
     let snapshot = task.as_ref().map(|t| (t, t.snapshot()));
     let bytes = match snapshot {
         Some((t, snap)) if snap.phase != Phase::NotVisible => {
@@ -217,7 +232,7 @@ pub(crate) async fn cancel<D: Dialect>(
         return SimError::NotFound.response(p);
     };
     task.count_cancel();
-    match apply(state, p, state.take_fault(p, Op::Cancel, Some(&task))).await {
+    match apply(state, p, Op::Cancel, Some(&task)).await {
         Err(resp) => resp,
         Ok(Next::Malformed) => {
             answer::cut(answer::to_bytes(&json!({"id": id, "status": "CANCELLED"})))
