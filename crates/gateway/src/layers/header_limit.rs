@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, Response};
 use axum::response::IntoResponse;
-use futures::future::{Either, Ready};
+use futures::future::{Either, Lazy};
 use tower::{Layer, Service};
 
 use crate::error::ApiError;
@@ -56,7 +56,7 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Either<Ready<Result<Response<Body>, S::Error>>, S::Future>;
+    type Future = Either<Lazy<fn(&mut Context<'_>) -> Result<Response<Body>, S::Error>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -66,8 +66,10 @@ where
         if self.limits.passes(request.headers()) {
             Either::Right(self.inner.call(request))
         } else {
-            let answer = ApiError::HeaderFieldsTooLarge.into_response();
-            Either::Left(futures::future::ready(Ok(answer)))
+            // Made when polled, inside the request id's scope, so the body carries it.
+            Either::Left(futures::future::lazy(|_| {
+                Ok(ApiError::HeaderFieldsTooLarge.into_response())
+            }))
         }
     }
 }
