@@ -20,6 +20,7 @@ pub use problems::{ConfigErrors, ConfigProblem};
 pub use ready::{
     CircuitSettings, ClusterConfig, Config, ProviderConfig, RateLimit, ServerConfig, StoreConfig,
     TaskTimings, TenantConfig, WebhookSettings, DEFAULT_CLUSTER_NAMESPACE, DEFAULT_SQLITE_PATH,
+    MAX_HEADER_BYTES, MAX_HEADER_COUNT, MIN_HEADER_BYTES,
 };
 
 use problems::Problems;

@@ -42,6 +42,9 @@ pub(crate) struct RawServer {
     pub max_body_bytes: Option<u64>,
     pub public_url: Option<String>,
     pub request_timeout: Option<String>,
+    pub body_read_timeout: Option<String>,
+    pub max_header_count: Option<u64>,
+    pub max_header_bytes: Option<u64>,
     pub shutdown_grace: Option<String>,
 }
 

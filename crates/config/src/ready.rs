@@ -37,9 +37,28 @@ pub struct ServerConfig {
     pub public_url: Option<url::Url>,
     /// Cap on handling one request, end to end. Greater than 0.
     pub request_timeout: Duration,
+    /// Longest wait for the next byte of a request body the client is sending (an idle
+    /// bound: a slow upload that keeps moving is not cut). Greater than 0, at most
+    /// `request_timeout` (its default, 10 s, is lowered to a shorter `request_timeout`).
+    pub body_read_timeout: Duration,
+    /// More request header fields than this are refused (431). 1 to [`MAX_HEADER_COUNT`].
+    pub max_header_count: usize,
+    /// Request header fields larger than this in total (each counted as
+    /// `name: value` plus its line end) are refused (431). [`MIN_HEADER_BYTES`] to
+    /// [`MAX_HEADER_BYTES`].
+    pub max_header_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
 }
+
+/// The highest `server.max_header_count`. The HTTP/1 parser reserves room for twice the
+/// configured count on every request, so this bounds that per-request cost.
+pub const MAX_HEADER_COUNT: usize = 1000;
+/// The lowest `server.max_header_bytes`: room for ordinary requests with a bearer key.
+pub const MIN_HEADER_BYTES: usize = 1024;
+/// The highest `server.max_header_bytes`; the connection's read buffer (hyper's ~408 KiB)
+/// must hold a header block larger than this for the gateway to answer it itself.
+pub const MAX_HEADER_BYTES: usize = 256 * 1024;
 
 impl Default for ServerConfig {
     /// The values a file gets for what it leaves out.
@@ -50,6 +69,9 @@ impl Default for ServerConfig {
             max_body_bytes: 1_048_576,
             public_url: None,
             request_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(10),
+            max_header_count: 100,
+            max_header_bytes: 32 * 1024,
             shutdown_grace: Duration::from_secs(20),
         }
     }

@@ -337,6 +337,24 @@ fn cases() -> Vec<(&'static str, String, Expected)> {
             ],
         ),
         (
+            "edge limits out of range, and a body bound longer than the whole request",
+            format!("{}server:\n  request_timeout: 5s\n  body_read_timeout: 6s\n  max_header_count: 0\n  max_header_bytes: 300000\n", base()),
+            vec![
+                ("server.body_read_timeout", "must not be longer than server.request_timeout"),
+                ("server.max_header_bytes", "must be from 1024 to 262144"),
+                ("server.max_header_count", "must be from 1 to 1000"),
+            ],
+        ),
+        (
+            "a zero body bound and a header count past the ceiling",
+            format!("{}server:\n  body_read_timeout: 0s\n  max_header_count: 1001\n  max_header_bytes: 512\n", base()),
+            vec![
+                ("server.body_read_timeout", "must be longer than 0"),
+                ("server.max_header_bytes", "must be from 1024 to 262144"),
+                ("server.max_header_count", "must be from 1 to 1000"),
+            ],
+        ),
+        (
             "at least one provider",
             "tenants: {}\n".to_string(),
             vec![("providers", "at least one provider is required")],
@@ -558,6 +576,35 @@ fn defaults_fill_what_the_file_leaves_out() {
     let acme = &config.tenants["acme"];
     assert!(acme.callback_host_allowed("anywhere.example"));
     assert!(acme.upstream_keys.is_empty());
+}
+
+#[test]
+fn edge_limits_default_and_are_read() {
+    let d = parse(&base()).unwrap().server;
+    assert_eq!(d.body_read_timeout, Duration::from_secs(10));
+    assert_eq!(d.max_header_count, 100);
+    assert_eq!(d.max_header_bytes, 32 * 1024);
+    let set = parse(&format!(
+        "{}server:\n  request_timeout: 5s\n  body_read_timeout: 5s\n  max_header_count: 40\n  max_header_bytes: 8192\n",
+        base()
+    ))
+    .unwrap()
+    .server;
+    assert_eq!(
+        set.body_read_timeout,
+        Duration::from_secs(5),
+        "equal to the whole bound is allowed"
+    );
+    assert_eq!(set.max_header_count, 40);
+    assert_eq!(set.max_header_bytes, 8192);
+    let short = parse(&format!("{}server:\n  request_timeout: 3s\n", base()))
+        .unwrap()
+        .server;
+    assert_eq!(
+        short.body_read_timeout,
+        Duration::from_secs(3),
+        "a file without it stays valid"
+    );
 }
 
 #[test]

@@ -7,16 +7,18 @@ use axum::extract::MatchedPath;
 use axum::http::{Request, Response};
 use axum::routing::{any, get, post};
 use axum::{Extension, Router};
+use taskgate_config::ServerConfig;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{admin, callbacks, metrics, openapi, providers, proxy, tasks};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::layers::auth::AuthLayer;
+use crate::layers::deadline::DeadlineLayer;
+use crate::layers::header_limit::HeaderLimitLayer;
 use crate::layers::metrics::{MetricsLayer, UNMATCHED};
 use crate::layers::request_id::{RequestId, RequestIdLayer};
 use crate::layers::rescue::RescueLayer;
@@ -61,7 +63,7 @@ fn log_response<B>(response: &Response<B>, latency: Duration, _span: &tracing::S
 fn with_common_layers(
     router: Router,
     body_limit: usize,
-    timeout: Duration,
+    server: &ServerConfig,
     metrics: Arc<Metrics>,
 ) -> Router {
     router.layer(
@@ -74,13 +76,17 @@ fn with_common_layers(
                     .on_response(log_response),
             )
             .layer(MetricsLayer::new(metrics))
+            .layer(HeaderLimitLayer {
+                max_count: server.max_header_count,
+                max_bytes: server.max_header_bytes,
+            })
             .layer(RescueLayer { body_limit })
             .layer(CatchPanicLayer::new())
             .layer(RequestBodyLimitLayer::new(body_limit))
-            .layer(TimeoutLayer::with_status_code(
-                axum::http::StatusCode::GATEWAY_TIMEOUT,
-                timeout,
-            ))
+            .layer(DeadlineLayer {
+                request: server.request_timeout,
+                body_idle: server.body_read_timeout,
+            })
             .layer(Extension(BodyLimit(body_limit))),
     )
 }
@@ -88,8 +94,8 @@ fn with_common_layers(
 /// The tenant listener: the task API behind bearer auth, and the OpenAPI document.
 pub fn tenant_router(state: AppState) -> Router {
     let snapshot = state.runtime.load();
-    let body_limit = snapshot.config.server.max_body_bytes;
-    let timeout = snapshot.config.server.request_timeout;
+    let server = &snapshot.config.server;
+    let body_limit = server.max_body_bytes;
     let registry = state.metrics.clone();
     let authed = Router::new()
         .route("/v1/tasks", post(tasks::create_task).get(tasks::list_tasks))
@@ -109,13 +115,12 @@ pub fn tenant_router(state: AppState) -> Router {
         )
         .fallback(no_such_route)
         .with_state(state);
-    with_common_layers(router, body_limit, timeout, registry)
+    with_common_layers(router, body_limit, server, registry)
 }
 
 /// The admin listener: health, readiness, metrics, the OpenAPI document.
 pub fn admin_router(state: AppState) -> Router {
     let snapshot = state.runtime.load();
-    let timeout = snapshot.config.server.request_timeout;
     let registry = state.metrics.clone();
     let router = Router::new()
         .route("/healthz", get(admin::healthz))
@@ -124,5 +129,5 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(no_such_route)
         .with_state(state);
-    with_common_layers(router, 64 * 1024, timeout, registry)
+    with_common_layers(router, 64 * 1024, &snapshot.config.server, registry)
 }

@@ -26,6 +26,10 @@ pub enum ApiError {
     CancelUnsupported,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the client did not send its request in time")]
+    RequestTimeout,
+    #[error("the request headers are too many or too large")]
+    HeaderFieldsTooLarge,
     #[error("{0}")]
     UnsupportedTaskType(String),
     #[error("{message}")]
@@ -71,6 +75,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::CancelUnsupported => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedTaskType(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } | ApiError::ConcurrencyLimited => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -92,6 +98,8 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::CancelUnsupported => "cancel_unsupported",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::HeaderFieldsTooLarge => "request_header_fields_too_large",
             ApiError::UnsupportedTaskType(_) => "unsupported_task_type",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::ConcurrencyLimited => "concurrency_limited",
@@ -106,15 +114,22 @@ impl ApiError {
         ApiError::NotFound("no such task")
     }
 
-    /// The answer for a response the framework made without a body (unknown route, 405, 413).
+    /// The whole request outlived `server.request_timeout` while the gateway was working
+    /// (not while it waited for the client).
+    pub fn request_took_too_long() -> ApiError {
+        ApiError::UpstreamTimeout("the request took longer than the gateway allows".into())
+    }
+
+    /// The answer for a response the framework made without a body (unknown route, 405, 413,
+    /// a timeout).
     pub fn for_bare_status(status: StatusCode, body_limit: usize) -> Option<ApiError> {
         Some(match status {
             StatusCode::NOT_FOUND => ApiError::NotFound("no such route"),
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: body_limit },
-            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
-                ApiError::UpstreamTimeout("the request took longer than the gateway allows".into())
-            }
+            StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::HeaderFieldsTooLarge,
+            StatusCode::GATEWAY_TIMEOUT => ApiError::request_took_too_long(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::BAD_REQUEST => {
                 ApiError::InvalidRequest("the request could not be read".into())
             }
@@ -136,6 +151,13 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, axum::Json(body)).into_response();
         response.extensions_mut().insert(ErrorCode(self.code()));
+        if let ApiError::RequestTimeout = self {
+            // The client's request is unfinished on this connection (RFC 9110, 408); HTTP/2
+            // leaves connection headers out, so this only closes HTTP/1 connections.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let ApiError::RateLimited { retry_after, .. } = &self {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             response

@@ -1,5 +1,6 @@
-//! Extractors whose rejections speak the contract: a bad body or query is a
-//! `400 invalid_request` naming the problem, an oversized body a `413`.
+//! Extractors whose rejections speak the contract: a bad body or query (or a JSON body with
+//! a duplicated key) is a `400 invalid_request` naming the problem, an oversized body a
+//! `413`, a body the client stopped sending a `408`.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
@@ -7,9 +8,11 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::client_body::BodyFault;
 use crate::error::ApiError;
+use crate::strict_json;
 
-/// A JSON object body, read within the configured limit.
+/// A JSON object body, read within the configured limit, with no key twice in one object.
 pub struct JsonBody(pub Value);
 
 /// The body limit for this request; set by the app from the config snapshot.
@@ -25,6 +28,20 @@ pub(crate) fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool
         current = e.source();
     }
     false
+}
+
+/// The whole request body, within `limit`. A body over the limit, stalled or broken off is
+/// the client's error (413, 408, 400).
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|e| match BodyFault::of(&e) {
+            BodyFault::TooLarge => ApiError::PayloadTooLarge { limit },
+            BodyFault::Stalled => ApiError::RequestTimeout,
+            BodyFault::Broken => {
+                ApiError::InvalidRequest("the request body could not be read".into())
+            }
+        })
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -47,17 +64,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ));
             }
         }
-        let bytes = axum::body::to_bytes(request.into_body(), limit)
-            .await
-            .map_err(|e| {
-                if is_length_limit(&e) {
-                    ApiError::PayloadTooLarge { limit }
-                } else {
-                    ApiError::InvalidRequest("the request body could not be read".into())
-                }
-            })?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::InvalidRequest(format!("malformed JSON: {e}")))?;
+        let bytes = read_body(request.into_body(), limit).await?;
+        let value =
+            strict_json::parse(&bytes).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
         if !value.is_object() {
             return Err(ApiError::InvalidRequest(
                 "the body must be a JSON object".into(),

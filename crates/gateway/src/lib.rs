@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod app;
+pub mod client_body;
 pub mod cluster;
+pub mod connections;
 pub mod demo;
 pub mod error;
 pub mod extract;
@@ -15,6 +17,7 @@ pub mod reload;
 pub mod runtime;
 pub mod server;
 pub mod state;
+pub mod strict_json;
 pub mod tasks;
 pub mod traffic;
 

@@ -233,6 +233,18 @@ fn keep_startup_settings(new: &mut Config, running: &Config) {
         fixed.push("server.request_timeout");
         server.request_timeout = old.request_timeout;
     }
+    if server.body_read_timeout != old.body_read_timeout {
+        fixed.push("server.body_read_timeout");
+        server.body_read_timeout = old.body_read_timeout;
+    }
+    if server.max_header_count != old.max_header_count {
+        fixed.push("server.max_header_count");
+        server.max_header_count = old.max_header_count;
+    }
+    if server.max_header_bytes != old.max_header_bytes {
+        fixed.push("server.max_header_bytes");
+        server.max_header_bytes = old.max_header_bytes;
+    }
     if new.store != running.store {
         fixed.push("store");
         new.store = running.store.clone();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use reqwest::dns::Resolve;
-use taskgate_config::{Config, StoreConfig};
+use taskgate_config::{Config, ServerConfig, StoreConfig};
 use taskgate_store::{MemoryStore, PostgresStore, SqliteStore, TaskStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -83,13 +83,15 @@ impl Gateway {
         let state = AppState::new(runtime, store, webhook_http)?;
         let (stop, stopped) = watch::channel(false);
         let background = crate::lifecycle::spawn(&state, stopped.clone());
+        let server = state.runtime.load().config.server.clone();
         let servers = vec![
             spawn_server(
                 tenant_listener,
                 tenant_router(state.clone()),
+                server.clone(),
                 stopped.clone(),
             ),
-            spawn_server(admin_listener, admin_router(state.clone()), stopped),
+            spawn_server(admin_listener, admin_router(state.clone()), server, stopped),
         ];
         tracing::info!(listen = %tenant_addr, admin_listen = %admin_addr, config_version = %state.runtime.load().config.version, "taskgate ready");
         Ok(Gateway {
@@ -146,15 +148,10 @@ impl Gateway {
 fn spawn_server(
     listener: TcpListener,
     router: axum::Router,
-    mut stopped: watch::Receiver<bool>,
+    server: ServerConfig,
+    stopped: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-    })
+    tokio::spawn(async move { crate::connections::serve(listener, router, &server, stopped).await })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -9,7 +9,8 @@ use crate::problems::Problems;
 use crate::raw::{RawCluster, RawServer, RawStore, RawTasks, RawWebhooks};
 use crate::ready::{
     ClusterConfig, ServerConfig, StoreConfig, TaskTimings, WebhookSettings,
-    DEFAULT_CLUSTER_NAMESPACE, DEFAULT_SQLITE_PATH,
+    DEFAULT_CLUSTER_NAMESPACE, DEFAULT_SQLITE_PATH, MAX_HEADER_BYTES, MAX_HEADER_COUNT,
+    MIN_HEADER_BYTES,
 };
 
 pub(crate) fn server(raw: &RawServer, problems: &mut Problems) -> Option<ServerConfig> {
@@ -42,6 +43,40 @@ pub(crate) fn server(raw: &RawServer, problems: &mut Problems) -> Option<ServerC
         "server.request_timeout",
         problems,
     );
+    // A file that leaves it out and has a shorter whole-request bound stays valid.
+    let body_default = request_timeout.map_or(d.body_read_timeout, |r| r.min(d.body_read_timeout));
+    let body_read_timeout = duration(
+        raw.body_read_timeout.as_deref(),
+        body_default,
+        true,
+        "server.body_read_timeout",
+        problems,
+    );
+    let body_read_timeout = match (body_read_timeout, request_timeout) {
+        // The body is part of the request: a longer bound could never be reached.
+        (Some(body), Some(whole)) if body > whole => {
+            problems.add(
+                "server.body_read_timeout",
+                "must not be longer than server.request_timeout",
+            );
+            None
+        }
+        (body, _) => body,
+    };
+    let max_header_count = bounded(
+        raw.max_header_count,
+        d.max_header_count,
+        (1, MAX_HEADER_COUNT),
+        "server.max_header_count",
+        problems,
+    );
+    let max_header_bytes = bounded(
+        raw.max_header_bytes,
+        d.max_header_bytes,
+        (MIN_HEADER_BYTES, MAX_HEADER_BYTES),
+        "server.max_header_bytes",
+        problems,
+    );
     let shutdown_grace = duration(
         raw.shutdown_grace.as_deref(),
         d.shutdown_grace,
@@ -62,8 +97,31 @@ pub(crate) fn server(raw: &RawServer, problems: &mut Problems) -> Option<ServerC
         max_body_bytes: max_body_bytes?,
         public_url: public_url?,
         request_timeout: request_timeout?,
+        body_read_timeout: body_read_timeout?,
+        max_header_count: max_header_count?,
+        max_header_bytes: max_header_bytes?,
         shutdown_grace: shutdown_grace?,
     })
+}
+
+/// A count or size within `min..=max`, or `default` when absent.
+fn bounded(
+    raw: Option<u64>,
+    default: usize,
+    (min, max): (usize, usize),
+    path: &str,
+    problems: &mut Problems,
+) -> Option<usize> {
+    let Some(n) = raw else {
+        return Some(default);
+    };
+    match usize::try_from(n) {
+        Ok(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            problems.add(path, format!("must be from {min} to {max}"));
+            None
+        }
+    }
 }
 
 pub(crate) fn store(raw: &RawStore, problems: &mut Problems) -> Option<StoreConfig> {

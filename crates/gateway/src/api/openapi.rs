@@ -13,9 +13,10 @@ pub struct ErrorBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code: invalid_request, unauthorized, not_found, conflict, cancel_unsupported,
-    /// payload_too_large, unsupported_task_type, rate_limited, concurrency_limited,
-    /// upstream_error, unavailable, upstream_timeout.
+    /// Stable code: invalid_request, unauthorized, not_found, method_not_allowed, conflict,
+    /// cancel_unsupported, request_timeout, payload_too_large,
+    /// request_header_fields_too_large, unsupported_task_type, rate_limited,
+    /// concurrency_limited, internal, upstream_error, unavailable, upstream_timeout.
     pub code: String,
     pub message: String,
     pub request_id: String,

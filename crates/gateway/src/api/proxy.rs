@@ -13,11 +13,12 @@ use axum::response::Response;
 use axum::Extension;
 use taskgate_core::PassthroughRoute;
 
+use crate::client_body::ClientBody;
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::layers::auth::Caller;
 use crate::layers::request_id::RequestId;
-use crate::passthrough::body::{streamed, BodyWatch};
+use crate::passthrough::body::streamed;
 use crate::passthrough::failure::{refusal, transport_error};
 use crate::passthrough::headers;
 use crate::passthrough::ownership::{self, Outgoing};
@@ -37,6 +38,7 @@ const NO_SUCH_PROVIDER: ApiError = ApiError::NotFound("no such provider");
     responses(
         (status = "default", description = "the provider's own answer, status, headers and body as it sent them (less hop-by-hop headers)"),
         (status = 404, description = "no such provider for this tenant", body = crate::api::openapi::ErrorBody),
+        (status = 408, description = "the client stopped sending its body for server.body_read_timeout", body = crate::api::openapi::ErrorBody),
         (status = 413, description = "the request body is over server.max_body_bytes", body = crate::api::openapi::ErrorBody),
         (status = 429, description = "the tenant's or the provider's rate limit is reached", body = crate::api::openapi::ErrorBody),
         (status = 502, description = "the provider could not be reached", body = crate::api::openapi::ErrorBody),
@@ -71,6 +73,12 @@ pub async fn forward(
             .map(|path| upstream.provider.passthrough_route(request.method(), path)),
     };
     let request_id = request.extensions().get::<RequestId>().cloned();
+    // Set by the deadline layer for a request with a body.
+    let client = request
+        .extensions()
+        .get::<ClientBody>()
+        .cloned()
+        .unwrap_or_default();
     let body_limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
     let (parts, body) = request.into_parts();
     let body = match &route {
@@ -95,12 +103,11 @@ pub async fn forward(
         request_id.as_ref().map(|r| r.0.as_str()),
     )
     .ok_or(ApiError::Internal)?;
-    let watch = BodyWatch::default();
     let http = upstream.provider.http().clone();
     let mut builder = http.request(parts.method, url).headers(outgoing);
     match body {
         Outgoing::Streamed(body) => {
-            if let Some(body) = streamed(body, &watch) {
+            if let Some(body) = streamed(body, &client) {
                 builder = builder.body(body);
             }
         }
@@ -114,12 +121,12 @@ pub async fn forward(
         .forward(|| async {
             http.execute(outgoing)
                 .await
-                .map_err(|e| transport_error(e, &watch))
+                .map_err(|e| transport_error(e, &client))
         })
         .await;
     let answer = match sent {
         Ok(answer) => answer,
-        Err(e) => return Err(refusal(name, e, watch.fault(), body_limit)),
+        Err(e) => return Err(refusal(name, e, client.fault(), body_limit)),
     };
     if route == Some(PassthroughRoute::Create) && answer.status().is_success() {
         let status = answer.status();

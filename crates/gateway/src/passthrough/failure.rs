@@ -1,19 +1,23 @@
 //! How a pass-through that got no answer is judged: for the circuit (the client's own
-//! broken or oversized body is not the provider's doing), and for the client (the
+//! broken, oversized or stalled body is not the provider's doing), and for the client (the
 //! contract's error).
 
 use taskgate_core::{FailureClass, UpstreamError};
 
-use super::body::{BodyFault, BodyWatch};
+use crate::client_body::{BodyFault, ClientBody};
 use crate::error::ApiError;
 use crate::traffic::upstream::CallError;
 
-/// A failure before any answer. The client's own broken or oversized body is not the
-/// provider's doing, so it is classed as a rejection (the circuit ignores those).
-pub fn transport_error(e: reqwest::Error, watch: &BodyWatch) -> UpstreamError {
+/// A failure before any answer. The client's own broken, oversized or stalled body is not
+/// the provider's doing, so it is classed as a rejection (the circuit ignores those).
+pub fn transport_error(e: reqwest::Error, client: &ClientBody) -> UpstreamError {
+    if e.is_timeout() && client.waiting() {
+        // The provider's time ran out while the gateway was waiting on the client's body.
+        client.set(BodyFault::Stalled);
+    }
     let e = e.without_url();
     let message = error_chain(&e);
-    if watch.fault().is_some() {
+    if client.fault().is_some() {
         UpstreamError::new(FailureClass::Rejected, message)
     } else if e.is_connect() {
         UpstreamError::new(FailureClass::NoEffect, message).transient()
@@ -49,6 +53,7 @@ pub fn refusal(
         (Some(BodyFault::Broken), _) => {
             ApiError::InvalidRequest("the request body could not be read".into())
         }
+        (Some(BodyFault::Stalled), _) => ApiError::RequestTimeout,
         (None, CallError::RateLimited { retry_after }) => ApiError::RateLimited {
             message: format!("provider {provider} is at its rate limit"),
             retry_after,

@@ -11,7 +11,7 @@ use taskgate_core::{read_bounded, PassthroughRoute, Provider};
 use taskgate_store::TaskStore;
 
 use crate::error::ApiError;
-use crate::extract::is_length_limit;
+use crate::extract::read_body;
 
 /// What is sent upstream as the request body.
 pub enum Outgoing {
@@ -43,7 +43,7 @@ pub async fn admit(
             Ok(Outgoing::Streamed(body))
         }
         PassthroughRoute::TaskInBody(field) => {
-            let bytes = read_whole(body, body_limit).await?;
+            let bytes = read_body(body, body_limit).await?;
             let id = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
                 .and_then(|v| v.get(*field).and_then(|id| id.as_str()).map(str::to_owned))
@@ -68,16 +68,6 @@ async fn ensure_owned(
     } else {
         Err(NO_SUCH_TASK)
     }
-}
-
-async fn read_whole(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if is_length_limit(&e) {
-            ApiError::PayloadTooLarge { limit }
-        } else {
-            ApiError::InvalidRequest("the request body could not be read".into())
-        }
-    })
 }
 
 /// Reads a successful create answer (small JSON; bounded all the same), records the task it
