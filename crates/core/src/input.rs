@@ -99,13 +99,16 @@ pub struct TaskInput {
     pub extra: Map<String, Value>,
 }
 
+// The limits below are also the OpenAPI document's (`input_schema`), so that a body valid
+// against the document is a valid create. Lengths count characters, as JSON Schema does.
 pub const DURATIONS_S: [u32; 2] = [5, 10];
-const MAX_PROMPT_CHARS: usize = 4_000;
-const MAX_URL_CHARS: usize = 8_192;
+pub(crate) const MAX_PROMPT_CHARS: usize = 4_000;
+pub(crate) const MAX_WORD_CHARS: usize = 200;
+pub(crate) const MAX_URL_CHARS: usize = 8_192;
 /// Data URIs can carry a whole image; bounded by the body limit in practice.
-const MAX_DATA_URI_CHARS: usize = 8 * 1024 * 1024;
-const MAX_SEED: u64 = u32::MAX as u64;
-const MAX_REFERENCE_IMAGES: usize = 3;
+pub(crate) const MAX_DATA_URI_CHARS: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_SEED: u64 = u32::MAX as u64;
+pub(crate) const MAX_REFERENCE_IMAGES: usize = 3;
 
 impl TaskInput {
     /// Validates the `input` object of a create request for `task_type`.
@@ -232,10 +235,10 @@ impl Fields {
         let Some(text) = self.string(name)? else {
             return Ok(None);
         };
-        if text.trim().is_empty() || text.len() > 200 {
+        if text.trim().is_empty() || text.chars().count() > MAX_WORD_CHARS {
             return Err(InputError::new(
                 path(name),
-                "must be a non-empty name of at most 200 characters",
+                format!("must be a non-empty name of at most {MAX_WORD_CHARS} characters"),
             ));
         }
         Ok(Some(text))
@@ -346,13 +349,13 @@ impl Fields {
 /// A media reference: an absolute http(s) URL, or a `data:` URI carrying the file itself.
 fn check_media_url(text: &str) -> Result<(), String> {
     if text.starts_with("data:") {
-        return if text.len() <= MAX_DATA_URI_CHARS && text.contains(',') {
+        return if text.contains(',') && text.chars().count() <= MAX_DATA_URI_CHARS {
             Ok(())
         } else {
             Err("is not a valid data URI".to_string())
         };
     }
-    if text.len() > MAX_URL_CHARS {
+    if text.chars().count() > MAX_URL_CHARS {
         return Err(format!("must be at most {MAX_URL_CHARS} characters"));
     }
     match url::Url::parse(text) {

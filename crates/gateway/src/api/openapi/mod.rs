@@ -1,25 +1,17 @@
 //! `GET /openapi.json`: the API as OpenAPI 3.1, generated from the handlers and types.
 
-use axum::Json;
-use serde::Serialize;
+pub mod create_body;
+mod finish;
+pub mod responses;
+
+use std::sync::LazyLock;
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-/// The error shape every non-2xx answer has.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Stable code: invalid_request, unauthorized, not_found, conflict, cancel_unsupported,
-    /// payload_too_large, unsupported_task_type, rate_limited, concurrency_limited,
-    /// upstream_error, unavailable, upstream_timeout.
-    pub code: String,
-    pub message: String,
-    pub request_id: String,
-}
+pub use responses::{ErrorBody, ErrorDetail};
 
 struct BearerAuth;
 
@@ -59,7 +51,7 @@ impl Modify for PassThroughIds {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "taskgate", description = "One stable API for asynchronous video and image tasks across providers."),
+    info(title = "taskgate", description = "One stable API for asynchronous video and image tasks across providers.\n\nEvery answer the gateway writes itself carries `x-request-id`, and every error it writes has the shape `{\"error\":{\"code\",\"message\",\"request_id\"}}` (the codes are listed under `ErrorDetail.code`). The pass-through (`/proxy/...`) is the exception: the provider's answers come back as the provider sent them."),
     paths(
         crate::api::tasks::create_task,
         crate::api::tasks::get_task,
@@ -69,11 +61,40 @@ impl Modify for PassThroughIds {
         crate::api::providers::list_providers,
         crate::api::proxy::forward,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(
+        schemas(ErrorBody, ErrorDetail),
+        responses(
+            responses::BadRequest,
+            responses::Unauthorized,
+            responses::NotFound,
+            responses::MethodNotAllowed,
+            responses::RequestTimeout,
+            responses::Conflict,
+            responses::CancelConflict,
+            responses::PayloadTooLarge,
+            responses::UnsupportedTaskType,
+            responses::TooManyRequests,
+            responses::HeaderFieldsTooLarge,
+            responses::Internal,
+            responses::BadGateway,
+            responses::Unavailable,
+            responses::GatewayTimeout,
+        ),
+    ),
     modifiers(&BearerAuth, &PassThroughIds)
 )]
 pub struct ApiDoc;
 
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document as served: generated once, then finished as JSON (see `finish`).
+static DOCUMENT: LazyLock<bytes::Bytes> = LazyLock::new(|| finish::finished(ApiDoc::openapi()));
+
+pub async fn openapi_json() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        DOCUMENT.clone(),
+    )
+        .into_response()
 }
