@@ -256,7 +256,7 @@ impl Fields {
         let name = "duration_s";
         match self.take(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_u64() {
+            Some(Value::Number(n)) => match whole_number(&n) {
                 Some(d) if DURATIONS_S.iter().any(|ok| u64::from(*ok) == d) => {
                     Ok(u32::try_from(d).ok())
                 }
@@ -278,7 +278,7 @@ impl Fields {
     fn seed(&mut self) -> Result<Option<u64>, InputError> {
         match self.take("seed") {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_u64() {
+            Some(Value::Number(n)) => match whole_number(&n) {
                 Some(s) if s <= MAX_SEED => Ok(Some(s)),
                 _ => Err(InputError::new(
                     path("seed"),
@@ -344,6 +344,16 @@ impl Fields {
             )),
         }
     }
+}
+
+/// A non-negative whole number however JSON spells it: `7` and `7.0` are the same number
+/// (JSON Schema's `integer` takes both), though serde_json reads the second as a float.
+fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|x| x.fract() == 0.0 && (0.0..=MAX_SEED as f64).contains(x))
+            .map(|x| x as u64)
+    })
 }
 
 /// A media reference: an absolute http(s) URL, or a `data:` URI carrying the file itself.
@@ -453,6 +463,23 @@ mod tests {
             assert_eq!(err.field, field, "{v}");
         }
         assert!(parse(TaskType::Upscale, json!([1])).is_err());
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_part_are_whole() {
+        let input = parse(
+            TaskType::TextToVideo,
+            json!({"prompt": "fox", "seed": 7953.0, "duration_s": 10.0}),
+        )
+        .unwrap();
+        let InputSpec::TextToVideo(t2v) = input.spec else {
+            panic!("wrong spec")
+        };
+        assert_eq!((t2v.seed, t2v.duration_s), (Some(7953), Some(10)));
+        for bad in [json!(7.5), json!(-1.0), json!(4294967296.0)] {
+            let err = parse(TaskType::TextToVideo, json!({"prompt": "fox", "seed": bad}));
+            assert_eq!(err.unwrap_err().field, "input.seed");
+        }
     }
 
     #[test]

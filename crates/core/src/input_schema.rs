@@ -25,7 +25,8 @@ const NOT_BLANK: &str = r"\S";
 /// The http(s) URLs the schema promises: a host of letter-led labels (never an IPv4 number
 /// or an IDNA label the URL parser could refuse), an optional port below 10000, then any
 /// visible ASCII. `TaskInput::parse` accepts more (any absolute http(s) URL with a host).
-const HTTP_URL: &str = r"^https?://[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*(?::[0-9]{1,4})?(?:[/?#][!-~]*)?$";
+const HTTP_URL: &str =
+    r"^https?://[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*(?::[0-9]{1,4})?(?:[/?#][!-~]*)?$";
 
 /// A `data:` URI: the file itself, after the first comma.
 const DATA_URI: &str = r"^data:[^,]*,";
@@ -243,7 +244,11 @@ fn ratio_pattern() -> String {
 
 /// A regular expression for the whole numbers 1 to `max` without leading zeros.
 fn side_pattern(max: u32) -> String {
-    let digits: Vec<u32> = max.to_string().bytes().map(|b| u32::from(b - b'0')).collect();
+    let digits: Vec<u32> = max
+        .to_string()
+        .bytes()
+        .map(|b| u32::from(b - b'0'))
+        .collect();
     let len = digits.len();
     let mut branches = Vec::new();
     // Fewer digits than `max`: anything from 1 up.

@@ -45,7 +45,9 @@ fn variant(task_type: TaskType) -> Schema {
                 .schema_type(nullable(Type::String))
                 .description(Some(
                     "Pins a provider (one of `GET /v1/providers`) instead of the tenant's route \
-                     for the type; it must be able to run the type.",
+                     for the type. It must run the type (else `422`) and take every input field \
+                     given (else `400` naming the field); without a pin, the route moves on to \
+                     a provider that can.",
                 )),
         )
         .property(

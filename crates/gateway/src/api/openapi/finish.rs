@@ -168,6 +168,8 @@ mod tests {
         let op = &json["paths"]["/t"]["get"];
         assert_eq!(op["parameters"][0]["schema"]["type"], "string");
         assert_eq!(op["responses"]["200"]["links"]["Next"]["operationId"], "t");
-        assert!(op["responses"]["200"]["links"]["Next"].get("operation_id").is_none());
+        assert!(op["responses"]["200"]["links"]["Next"]
+            .get("operation_id")
+            .is_none());
     }
 }
