@@ -295,4 +295,52 @@ mod tests {
         );
         assert_eq!(input_schema_name(TaskType::Upscale), "UpscaleInput");
     }
+
+    /// The pattern without its outer anchors, for proptest's generator (which has none).
+    fn unanchored(pattern: &str) -> &str {
+        pattern.trim_start_matches('^').trim_end_matches('$')
+    }
+
+    #[test]
+    fn the_ratio_pattern_takes_exactly_the_sides_the_parser_takes() {
+        let pattern = regex::Regex::new(&ratio_pattern()).unwrap();
+        let sides = (0u64..=17_000).chain([99_999, 4_294_967_295]);
+        for w in sides {
+            for text in [format!("{w}:9"), format!("16:{w}"), format!("00{w}:0{w}")] {
+                assert_eq!(
+                    pattern.is_match(&text),
+                    crate::ratio::Ratio::parse(&text).is_ok(),
+                    "{text}"
+                );
+            }
+        }
+        for aspect in Aspect::ALL {
+            assert!(pattern.is_match(aspect.as_str()));
+        }
+    }
+
+    fn input(task_type: TaskType, fields: serde_json::Value) -> Result<(), String> {
+        crate::input::TaskInput::parse(task_type, &fields)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    proptest::proptest! {
+        /// What the schemas allow, the validation takes: URLs and data URIs, ratios, names
+        /// and prompts drawn from the schemas' own patterns.
+        #[test]
+        fn values_drawn_from_the_schemas_are_valid_input(
+            url in proptest::string::string_regex(unanchored(HTTP_URL)).unwrap(),
+            data in proptest::string::string_regex(&format!("{}.*", unanchored(DATA_URI))).unwrap(),
+            ratio in proptest::string::string_regex(unanchored(&ratio_pattern())).unwrap(),
+            prompt in proptest::string::string_regex(r"\s{0,3}\S[^\x00]{0,40}").unwrap(),
+            model in proptest::string::string_regex(r"\S{1,200}").unwrap(),
+        ) {
+            let fields = serde_json::json!({
+                "image_url": url, "end_image_url": data, "ratio": ratio,
+                "prompt": prompt, "model": model, "seed": MAX_SEED, "duration_s": 10,
+            });
+            proptest::prop_assert_eq!(input(TaskType::ImageToVideo, fields.clone()), Ok(()), "{}", fields);
+        }
+    }
 }
