@@ -19,8 +19,11 @@ use crate::task::TaskType;
 /// Component name of the media reference schema (an http(s) URL or a data URI).
 pub const MEDIA_URL: &str = "MediaUrl";
 
-/// Holds at least one character that is not whitespace (the input's "must not be empty").
-const NOT_BLANK: &str = r"\S";
+/// Holds at least one character `str::trim` keeps (the input's "must not be empty"). Spelled
+/// out because `\S` differs between regex engines (U+0085 and U+FEFF, for two), and the
+/// document's readers use several.
+const NOT_BLANK: &str =
+    r"[^\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
 
 /// The http(s) URLs the schema promises: a host of letter-led labels (never an IPv4 number
 /// or an IDNA label the URL parser could refuse), an optional port below 10000, then any
@@ -299,6 +302,19 @@ mod tests {
     /// The pattern without its outer anchors, for proptest's generator (which has none).
     fn unanchored(pattern: &str) -> &str {
         pattern.trim_start_matches('^').trim_end_matches('$')
+    }
+
+    #[test]
+    fn not_blank_means_what_trim_means() {
+        let pattern = regex::Regex::new(NOT_BLANK).unwrap();
+        for c in (0..=0xFFFF).filter_map(char::from_u32) {
+            assert_eq!(
+                pattern.is_match(c.encode_utf8(&mut [0; 4])),
+                !c.is_whitespace(),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
     }
 
     #[test]

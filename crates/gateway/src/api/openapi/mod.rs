@@ -98,3 +98,23 @@ pub async fn openapi_json() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::create::MAX_IDEMPOTENCY_KEY;
+
+    #[test]
+    fn the_documented_idempotency_key_limit_is_the_one_create_checks() {
+        let doc: serde_json::Value = serde_json::from_slice(&DOCUMENT).unwrap();
+        let key = doc["paths"]["/v1/tasks"]["post"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .cloned()
+            .unwrap();
+        assert_eq!(key["schema"]["maxLength"], MAX_IDEMPOTENCY_KEY);
+        assert_eq!(key["schema"]["type"], "string");
+    }
+}
