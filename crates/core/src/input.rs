@@ -99,13 +99,16 @@ pub struct TaskInput {
     pub extra: Map<String, Value>,
 }
 
+// The limits below are also the OpenAPI document's (`input_schema`), so that a body valid
+// against the document is a valid create. Lengths count characters, as JSON Schema does.
 pub const DURATIONS_S: [u32; 2] = [5, 10];
-const MAX_PROMPT_CHARS: usize = 4_000;
-const MAX_URL_CHARS: usize = 8_192;
+pub(crate) const MAX_PROMPT_CHARS: usize = 4_000;
+pub(crate) const MAX_WORD_CHARS: usize = 200;
+pub(crate) const MAX_URL_CHARS: usize = 8_192;
 /// Data URIs can carry a whole image; bounded by the body limit in practice.
-const MAX_DATA_URI_CHARS: usize = 8 * 1024 * 1024;
-const MAX_SEED: u64 = u32::MAX as u64;
-const MAX_REFERENCE_IMAGES: usize = 3;
+pub(crate) const MAX_DATA_URI_CHARS: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_SEED: u64 = u32::MAX as u64;
+pub(crate) const MAX_REFERENCE_IMAGES: usize = 3;
 
 impl TaskInput {
     /// Validates the `input` object of a create request for `task_type`.
@@ -232,10 +235,10 @@ impl Fields {
         let Some(text) = self.string(name)? else {
             return Ok(None);
         };
-        if text.trim().is_empty() || text.len() > 200 {
+        if text.trim().is_empty() || text.chars().count() > MAX_WORD_CHARS {
             return Err(InputError::new(
                 path(name),
-                "must be a non-empty name of at most 200 characters",
+                format!("must be a non-empty name of at most {MAX_WORD_CHARS} characters"),
             ));
         }
         Ok(Some(text))
@@ -253,7 +256,7 @@ impl Fields {
         let name = "duration_s";
         match self.take(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_u64() {
+            Some(Value::Number(n)) => match whole_number(&n) {
                 Some(d) if DURATIONS_S.iter().any(|ok| u64::from(*ok) == d) => {
                     Ok(u32::try_from(d).ok())
                 }
@@ -275,7 +278,7 @@ impl Fields {
     fn seed(&mut self) -> Result<Option<u64>, InputError> {
         match self.take("seed") {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_u64() {
+            Some(Value::Number(n)) => match whole_number(&n) {
                 Some(s) if s <= MAX_SEED => Ok(Some(s)),
                 _ => Err(InputError::new(
                     path("seed"),
@@ -343,16 +346,26 @@ impl Fields {
     }
 }
 
+/// A non-negative whole number however JSON spells it: `7` and `7.0` are the same number
+/// (JSON Schema's `integer` takes both), though serde_json reads the second as a float.
+fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|x| x.fract() == 0.0 && (0.0..=MAX_SEED as f64).contains(x))
+            .map(|x| x as u64)
+    })
+}
+
 /// A media reference: an absolute http(s) URL, or a `data:` URI carrying the file itself.
 fn check_media_url(text: &str) -> Result<(), String> {
     if text.starts_with("data:") {
-        return if text.len() <= MAX_DATA_URI_CHARS && text.contains(',') {
+        return if text.contains(',') && text.chars().count() <= MAX_DATA_URI_CHARS {
             Ok(())
         } else {
             Err("is not a valid data URI".to_string())
         };
     }
-    if text.len() > MAX_URL_CHARS {
+    if text.chars().count() > MAX_URL_CHARS {
         return Err(format!("must be at most {MAX_URL_CHARS} characters"));
     }
     match url::Url::parse(text) {
@@ -450,6 +463,23 @@ mod tests {
             assert_eq!(err.field, field, "{v}");
         }
         assert!(parse(TaskType::Upscale, json!([1])).is_err());
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_part_are_whole() {
+        let input = parse(
+            TaskType::TextToVideo,
+            json!({"prompt": "fox", "seed": 7953.0, "duration_s": 10.0}),
+        )
+        .unwrap();
+        let InputSpec::TextToVideo(t2v) = input.spec else {
+            panic!("wrong spec")
+        };
+        assert_eq!((t2v.seed, t2v.duration_s), (Some(7953), Some(10)));
+        for bad in [json!(7.5), json!(-1.0), json!(4294967296.0)] {
+            let err = parse(TaskType::TextToVideo, json!({"prompt": "fox", "seed": bad}));
+            assert_eq!(err.unwrap_err().field, "input.seed");
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! adapters behind one trait. Knows nothing of HTTP servers, tenants or stores.
 
 pub mod input;
+#[cfg(feature = "openapi")]
+pub mod input_schema;
 pub mod progress;
 pub mod providers;
 pub mod ratio;

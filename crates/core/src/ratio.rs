@@ -92,7 +92,7 @@ pub const RUNWAY_IMAGE_PIXELS: PixelTable = [
 ];
 
 /// Largest side we accept in a pixel pair; anything beyond is a typo, not a video.
-const MAX_SIDE: u32 = 16_384;
+pub(crate) const MAX_SIDE: u32 = 16_384;
 
 impl Ratio {
     /// Parses `"16:9"` or `"1280:720"`. The error says what is expected.

@@ -5,6 +5,9 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use taskgate_core::TaskType;
 
+use crate::api::openapi::responses::{
+    GatewayTimeout, HeaderFieldsTooLarge, Internal, RequestTimeout, TooManyRequests, Unauthorized,
+};
 use crate::layers::auth::Caller;
 use crate::state::AppState;
 use crate::traffic::circuit::CircuitState;
@@ -16,7 +19,7 @@ pub struct ProviderView {
     /// Its wire dialect (`cometapi_official`, ...).
     #[serde(rename = "type")]
     pub kind: &'static str,
-    #[schema(value_type = Vec<String>)]
+    /// The task types it runs.
     pub task_types: Vec<TaskType>,
     pub can_cancel: bool,
     /// `healthy` or `unhealthy` (circuit open).
@@ -31,7 +34,20 @@ pub struct ProviderList {
 
 /// The providers this tenant can use.
 #[utoipa::path(get, path = "/v1/providers", tag = "providers",
-    responses((status = 200, description = "providers", body = ProviderList)),
+    responses(
+        (status = 200, description = "The providers this tenant can use, what they run, their health.", body = ProviderList,
+            headers(
+                ("x-request-id" = String, description = "The request's id."),
+                ("RateLimit-Policy" = String, description = "The tenant's rate limit, when it has one."),
+                ("RateLimit" = String, description = "What is left of it, when the tenant has one."),
+            )),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = RequestTimeout),
+        (status = 429, response = TooManyRequests),
+        (status = 431, response = HeaderFieldsTooLarge),
+        (status = 500, response = Internal),
+        (status = 504, response = GatewayTimeout),
+    ),
     security(("bearer" = [])))]
 pub async fn list_providers(
     State(state): State<AppState>,

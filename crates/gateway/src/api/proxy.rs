@@ -29,21 +29,41 @@ use crate::state::AppState;
 const NO_SUCH_PROVIDER: ApiError = ApiError::NotFound("no such provider");
 
 /// Forward a request to a provider (pass-through) and stream its answer back.
+///
+/// Every answer but the gateway's own refusals is the provider's, passed through as it came:
+/// any status, any headers (less hop-by-hop ones), any body. So no status here promises the
+/// gateway's error shape: a `404` may be the gateway's `not_found` (no such provider) or the
+/// provider's own `404`. The gateway's refusals carry its `x-request-id` and the shape
+/// `{"error":{"code","message","request_id"}}`.
 #[utoipa::path(method(get, post, put, patch, delete), path = "/proxy/{provider}/{path}",
     tag = "pass-through",
     params(
-        ("provider" = String, Path, description = "a provider of the config that the tenant may use"),
-        ("path" = String, Path, description = "the rest of the provider's path, slashes included; the query string goes along"),
+        ("provider" = String, Path, description = "A provider of the config that the tenant may use."),
+        ("path" = String, Path, description = "The rest of the provider's path, slashes included; the query string goes along."),
     ),
     responses(
-        (status = "default", description = "the provider's own answer, status, headers and body as it sent them (less hop-by-hop headers)"),
-        (status = 404, description = "no such provider for this tenant", body = crate::api::openapi::ErrorBody),
-        (status = 408, description = "the client stopped sending its body for server.body_read_timeout", body = crate::api::openapi::ErrorBody),
-        (status = 413, description = "the request body is over server.max_body_bytes", body = crate::api::openapi::ErrorBody),
-        (status = 429, description = "the tenant's or the provider's rate limit is reached", body = crate::api::openapi::ErrorBody),
-        (status = 502, description = "the provider could not be reached", body = crate::api::openapi::ErrorBody),
-        (status = 503, description = "the provider's circuit is open", body = crate::api::openapi::ErrorBody),
-        (status = 504, description = "no answer within the provider's timeout", body = crate::api::openapi::ErrorBody),
+        (status = "default", description = "The provider's answer: its status, headers (less hop-by-hop ones) and body as it sent them.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 400, description = "The gateway's `invalid_request` (a dot segment in the path in any spelling; a request that cannot be forwarded), or the provider's own `400`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 401, description = "The gateway's `unauthorized` (no or unknown bearer key), or the provider's own `401`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 404, description = "The gateway's `not_found` (no such provider for this tenant; on the provider's shared key, a provider task that is not the tenant's, or an account-wide route), or the provider's own `404`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 408, description = "The gateway's `request_timeout` (the request did not arrive in time), or the provider's own `408`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 413, description = "The gateway's `payload_too_large` (the body is over `server.max_body_bytes`), or the provider's own `413`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 429, description = "The gateway's `rate_limited` (the tenant's or the provider's rate limit, with `Retry-After`), or the provider's own `429`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 431, description = "The gateway's `request_header_fields_too_large`, or the provider's own `431`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 502, description = "The gateway's `upstream_error` (the provider could not be reached), or the provider's own `502`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 503, description = "The gateway's `unavailable` (the provider's circuit is open), or the provider's own `503`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 504, description = "The gateway's `upstream_timeout` (no answer within the provider's timeout), or the provider's own `504`.",
+            headers(("x-request-id" = String, description = "The request's id."))),
     ),
     security(("bearer" = [])))]
 pub async fn forward(

@@ -8,6 +8,11 @@ use axum::{Extension, Json};
 use futures::StreamExt;
 use taskgate_core::Task;
 
+use crate::api::openapi::responses::{
+    BadGateway, BadRequest, CancelConflict, Conflict, GatewayTimeout, HeaderFieldsTooLarge,
+    Internal, NotFound, PayloadTooLarge, RequestTimeout, TooManyRequests, Unauthorized,
+    Unavailable, UnsupportedTaskType,
+};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, JsonBody};
 use crate::layers::auth::Caller;
@@ -18,8 +23,34 @@ use crate::tasks::{cancel, create, list, read};
 /// Create a task.
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
     request_body = create::CreateTaskRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "same key and body within 24 h returns the same task")),
-    responses((status = 202, description = "accepted", body = Task), (status = "4XX", description = "error", body = crate::api::openapi::ErrorBody), (status = "5XX", description = "error", body = crate::api::openapi::ErrorBody)),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+        description = "1 to 255 visible ASCII characters. The same key and body within 24 h return the same task (no second upstream create); the same key with another body is `409 conflict`.")),
+    responses(
+        (status = 202, description = "Accepted: the task, `queued` or later if already known.", body = Task,
+            headers(
+                ("Location" = String, description = "`/v1/tasks/{id}` of the task."),
+                ("x-request-id" = String, description = "The request's id."),
+                ("RateLimit-Policy" = String, description = "The tenant's rate limit, when it has one."),
+                ("RateLimit" = String, description = "What is left of it, when the tenant has one."),
+            ),
+            links(
+                ("GetTask" = (operation_id = "get_task", parameters(("id" = "$response.body#/id")), description = "Read the created task.")),
+                ("CancelTask" = (operation_id = "cancel_task", parameters(("id" = "$response.body#/id")), description = "Cancel the created task.")),
+                ("TaskEvents" = (operation_id = "task_events", parameters(("id" = "$response.body#/id")), description = "Follow the created task's changes.")),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = RequestTimeout),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = UnsupportedTaskType),
+        (status = 429, response = TooManyRequests),
+        (status = 431, response = HeaderFieldsTooLarge),
+        (status = 500, response = Internal),
+        (status = 502, response = BadGateway),
+        (status = 503, response = Unavailable),
+        (status = 504, response = GatewayTimeout),
+    ),
     security(("bearer" = [])))]
 pub async fn create_task(
     State(state): State<AppState>,
@@ -43,18 +74,37 @@ pub async fn create_task(
         .into_response())
 }
 
-/// Query of the read route.
+/// Query of the read route. Read as text so a bad value is a `400` naming it.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReadParams {
-    /// Long-poll: answer as soon as the task is finished, or after this many seconds (≤ 60).
+    /// Long-poll: answer as soon as the task is finished, or after this many seconds (0 to 60).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 60)]
     pub wait: Option<String>,
 }
 
 /// Read a task, refreshing it from the provider first when it is unfinished and stale.
 #[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path, description = "task id"), ReadParams),
-    responses((status = 200, description = "the task", body = Task), (status = 404, description = "no such task", body = crate::api::openapi::ErrorBody)),
+    params(("id" = String, Path, description = "The task's id."), ReadParams),
+    responses(
+        (status = 200, description = "The task.", body = Task,
+            headers(
+                ("x-request-id" = String, description = "The request's id."),
+                ("x-taskgate-stale" = String, description = "Set when the provider could not be asked and the stored state is served: why (e.g. `provider_error`)."),
+                ("RateLimit-Policy" = String, description = "The tenant's rate limit, when it has one."),
+                ("RateLimit" = String, description = "What is left of it, when the tenant has one."),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 408, response = RequestTimeout),
+        (status = 429, response = TooManyRequests),
+        (status = 431, response = HeaderFieldsTooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 504, response = GatewayTimeout),
+    ),
     security(("bearer" = [])))]
 pub async fn get_task(
     State(state): State<AppState>,
@@ -91,8 +141,21 @@ fn json_response(json: bytes::Bytes) -> Response {
 /// Server-Sent Events: `event: task` now and on every change of status or progress; the
 /// stream ends after the terminal one.
 #[utoipa::path(get, path = "/v1/tasks/{id}/events", tag = "tasks",
-    params(("id" = String, Path, description = "task id")),
-    responses((status = 200, description = "text/event-stream of `task` events", content_type = "text/event-stream"), (status = 404, description = "no such task", body = crate::api::openapi::ErrorBody)),
+    params(("id" = String, Path, description = "The task's id.")),
+    responses(
+        (status = 200, description = "`text/event-stream`: an `event: task` whose data is the task JSON, now and on every change of status or progress; the stream closes after the terminal one.",
+            content_type = "text/event-stream",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 408, response = RequestTimeout),
+        (status = 429, response = TooManyRequests),
+        (status = 431, response = HeaderFieldsTooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 504, response = GatewayTimeout),
+    ),
     security(("bearer" = [])))]
 pub async fn task_events(
     State(state): State<AppState>,
@@ -118,7 +181,23 @@ pub const STALE_HEADER: &str = "x-taskgate-stale";
 
 /// List the tenant's tasks, newest first.
 #[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(ListParams),
-    responses((status = 200, description = "a page", body = TaskList), (status = 400, description = "bad query", body = crate::api::openapi::ErrorBody)),
+    responses(
+        (status = 200, description = "A page of tasks.", body = TaskList,
+            headers(
+                ("x-request-id" = String, description = "The request's id."),
+                ("RateLimit-Policy" = String, description = "The tenant's rate limit, when it has one."),
+                ("RateLimit" = String, description = "What is left of it, when the tenant has one."),
+            ),
+            links(("NextPage" = (operation_id = "list_tasks", parameters(("after" = "$response.body#/next_cursor")), description = "The next page, while `has_more`.")))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = RequestTimeout),
+        (status = 429, response = TooManyRequests),
+        (status = 431, response = HeaderFieldsTooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+        (status = 504, response = GatewayTimeout),
+    ),
     security(("bearer" = [])))]
 pub async fn list_tasks(
     State(state): State<AppState>,
@@ -130,8 +209,27 @@ pub async fn list_tasks(
 
 /// Cancel a task where its provider can.
 #[utoipa::path(post, path = "/v1/tasks/{id}/cancel", tag = "tasks",
-    params(("id" = String, Path, description = "task id")),
-    responses((status = 200, description = "the canceled task", body = Task), (status = 409, description = "finished already, or the provider cannot cancel", body = crate::api::openapi::ErrorBody)),
+    params(("id" = String, Path, description = "The task's id.")),
+    responses(
+        (status = 200, description = "The canceled task.", body = Task,
+            headers(
+                ("x-request-id" = String, description = "The request's id."),
+                ("RateLimit-Policy" = String, description = "The tenant's rate limit, when it has one."),
+                ("RateLimit" = String, description = "What is left of it, when the tenant has one."),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 408, response = RequestTimeout),
+        (status = 409, response = CancelConflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 431, response = HeaderFieldsTooLarge),
+        (status = 500, response = Internal),
+        (status = 502, response = BadGateway),
+        (status = 503, response = Unavailable),
+        (status = 504, response = GatewayTimeout),
+    ),
     security(("bearer" = [])))]
 pub async fn cancel_task(
     State(state): State<AppState>,

@@ -18,19 +18,18 @@ use crate::traffic::upstream::CallError;
 
 /// How long an `Idempotency-Key` binds its request.
 pub const IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-const MAX_METADATA_BYTES: usize = 16 * 1024;
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
-/// The create request body (`API.md`, "Task types and input").
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// The create request body (`API.md`, "Task types and input"). Its OpenAPI schema, one
+/// object per type, is in `api::openapi::create_body`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskRequest {
     /// One of the six task types.
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "image_to_video")]
     pub task_type: TaskType,
     /// The type's input; `input.extra` is merged into the provider's request as is.
-    #[schema(value_type = Object)]
     pub input: Value,
     /// Pins a provider instead of the tenant's route.
     #[serde(default)]
@@ -40,7 +39,6 @@ pub struct CreateTaskRequest {
     pub callback_url: Option<String>,
     /// Free-form, returned with the task.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
 }
 

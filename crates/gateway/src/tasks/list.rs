@@ -15,14 +15,18 @@ pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
 
 /// Query parameters of the list route; unknown ones are rejected like unknown body fields.
+/// Read as text so a bad value is a `400` naming it.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only tasks in this status.
+    #[param(value_type = Option<TaskStatus>)]
     pub status: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (opaque: only a cursor the gateway gave is valid).
     pub after: Option<String>,
 }
 
@@ -31,9 +35,11 @@ pub struct ListParams {
 pub struct TaskList {
     /// Always `"list"`.
     pub object: &'static str,
-    #[schema(value_type = Vec<Object>)]
+    /// Newest first.
     pub data: Vec<Task>,
+    /// Whether another page follows.
     pub has_more: bool,
+    /// The `after` of the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
 
