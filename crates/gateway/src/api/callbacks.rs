@@ -4,11 +4,32 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
+use crate::api::openapi::responses::{
+    HeaderFieldsTooLarge, Internal, NotFound, PayloadTooLarge, RequestTimeout, Unavailable,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tasks::callback_token;
 use crate::tasks::refresh::{self, Asker};
 
+/// A provider's callback: one of its tasks changed. The body is not read; with a valid token
+/// the gateway polls the task again.
+#[utoipa::path(post, path = "/callbacks/{tenant}/{id}/{token}", tag = "callbacks",
+    params(
+        ("tenant" = String, Path, description = "The task's tenant."),
+        ("id" = String, Path, description = "The task id."),
+        ("token" = String, Path, description = "The task's callback token, made by the gateway when it created the task."),
+    ),
+    responses(
+        (status = 202, description = "The gateway will poll the task again.",
+            headers(("x-request-id" = String, description = "The request's id."))),
+        (status = 404, response = NotFound),
+        (status = 408, response = RequestTimeout),
+        (status = 413, response = PayloadTooLarge),
+        (status = 431, response = HeaderFieldsTooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ))]
 pub async fn provider_callback(
     State(state): State<AppState>,
     Path((tenant, id, token)): Path<(String, String, String)>,

@@ -60,6 +60,7 @@ impl Modify for PassThroughIds {
         crate::api::tasks::task_events,
         crate::api::providers::list_providers,
         crate::api::proxy::forward,
+        crate::api::callbacks::provider_callback,
     ),
     components(
         schemas(ErrorBody, ErrorDetail),
