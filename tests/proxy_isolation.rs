@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
+use common::python::{assert_success, python_or_skip, run_python, tests_python};
 use common::*;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -290,6 +291,33 @@ async fn a_tenant_reaches_only_its_own_provider_tasks_on_a_shared_key_sqlite() {
         dir.join("tasks.db").display()
     );
     shared_key_isolation(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runways_own_sdk_on_the_shared_key_reaches_only_its_tenants_tasks() {
+    let Some(python) = python_or_skip() else {
+        return;
+    };
+    let h = Harness::start_with(SHARED, "{kind: memory}").await;
+    let (_, stable) = stable_task(&h, "runway", "image_to_video").await;
+    let proxy = h.url("/proxy/runway");
+    let dir = common::process::temp_dir("runwayml");
+    let output = run_python(
+        &python,
+        &[&tests_python("runwayml_isolation.py")],
+        &dir,
+        &[
+            ("TASKGATE_PROXY", proxy.as_str()),
+            ("KEY_A", KEY_A),
+            ("KEY_B", KEY_B),
+            ("STABLE_TASK", stable.as_str()),
+        ],
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    assert_success("runwayml_isolation.py", &output);
+    // One cancel reached the provider: beta's of its own task.
+    assert_eq!(h.sim.stats().cancels_total(), 1);
 }
 
 /// An upstream that answers 200 to anything and records the request target it was sent.

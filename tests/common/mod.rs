@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod flows;
 pub mod process;
+pub mod python;
 
 use std::time::{Duration, Instant};
 
