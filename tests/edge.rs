@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{json, Value};
+use taskgate_sim::{FaultKind, FaultRule, Op, Provider};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -17,8 +18,9 @@ const BODY_READ: Duration = Duration::from_secs(1);
 /// Must match `taskgate::connections::READ_BUFFER`.
 const HYPER_READ_BUFFER: usize = 8192 + 4096 * 100;
 
-/// The shared test config with a 1 s body bound, and `touchy`: a provider on the simulator
-/// whose circuit opens on the first failure it counts.
+/// The shared test config with a 1 s body bound, and `touchy` and `hasty`: providers on the
+/// simulator whose circuit opens on the first failure it counts; `hasty` gives up after
+/// 300 ms, well within the body bound.
 fn config() -> String {
     CONFIG
         .replace(
@@ -28,11 +30,12 @@ fn config() -> String {
         .replace(
             "  slow: {",
             "  touchy: {type: makevid, base_url: \"${SIM}\", api_key: provider-key-touchy, retries: 0, circuit: {min_calls: 1, error_ratio: 0.5, window: 60s, open_for: 60s}}\n  \
+             hasty: {type: makevid, base_url: \"${SIM}\", api_key: provider-key-hasty, retries: 0, timeout: 300ms, circuit: {min_calls: 1, error_ratio: 0.5, window: 60s, open_for: 60s}}\n  \
              slow: {",
         )
         .replace(
             "      makevid: acme-own-makevid-key",
-            "      makevid: acme-own-makevid-key\n      touchy: acme-touchy-key",
+            "      makevid: acme-own-makevid-key\n      touchy: acme-touchy-key\n      hasty: acme-hasty-key",
         )
 }
 
@@ -234,16 +237,51 @@ async fn a_stalled_pass_through_upload_is_408_and_the_providers_circuit_is_untou
         0,
         "the provider never got a whole body"
     );
+    assert_eq!(health(&h, "touchy").await, "healthy");
+    let res = h.get(KEY_A, "/proxy/touchy/_sim/echo").await;
+    assert_eq!(res.status(), 200, "the circuit admits calls");
+}
+
+async fn health(h: &Harness, provider: &str) -> String {
     let providers: Value = h.get(KEY_A, "/v1/providers").await.json().await.unwrap();
-    let touchy = providers["data"]
+    let entry = providers["data"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["id"] == "touchy")
+        .find(|p| p["id"] == provider)
         .unwrap();
-    assert_eq!(touchy["health"], "healthy", "{providers}");
-    let res = h.get(KEY_A, "/proxy/touchy/_sim/echo").await;
-    assert_eq!(res.status(), 200, "the circuit admits calls");
+    entry["health"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_provider_timeout_that_runs_out_while_the_client_stalls_is_the_clients_408() {
+    let h = harness().await;
+    let body = br#"{"text_prompt": "a red fox", "model": "gen3a_turbo"}"#;
+    let head = format!(
+        "POST /proxy/hasty/api/v1/create_runway HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {KEY_A}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    for _ in 0..2 {
+        let (answer, waited) = stall_mid_body(&h, &head, &body[..10]).await;
+        answer.expect_error(408, "request_timeout");
+        assert!(
+            waited < BODY_READ,
+            "the provider's 300 ms ran out first: {waited:?}"
+        );
+    }
+    assert_eq!(health(&h, "hasty").await, "healthy");
+    // The control: the provider's own timeouts are failures. The stalls went in as calls it
+    // handled (as rejections do), so two timeouts make the half that opens the circuit.
+    h.sim.push_fault(FaultRule::on(
+        Provider::Makevid,
+        Op::Poll,
+        FaultKind::Latency { ms: 1000 },
+    ));
+    for _ in 0..2 {
+        let res = h.get(KEY_A, "/proxy/hasty/api/v1/get_runway/abc").await;
+        expect_error(res, 504, "upstream_timeout").await;
+    }
+    assert_eq!(health(&h, "hasty").await, "unhealthy");
 }
 
 /// A GET of `/v1/providers` as acme with `extra` header lines added.

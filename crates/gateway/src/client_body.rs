@@ -66,7 +66,8 @@ struct Shared {
 pub struct ClientBody(Arc<Shared>);
 
 impl ClientBody {
-    /// Whether a reader is waiting for bytes the client has not sent yet.
+    /// Whether the last read of the body was left waiting for bytes the client had not sent
+    /// (its reader is waiting, or gave up while waiting). False once the body is done.
     pub fn waiting(&self) -> bool {
         self.0.waiting.load(Ordering::Acquire)
     }

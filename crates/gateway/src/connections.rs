@@ -34,6 +34,8 @@ use tokio::task::JoinSet;
 /// stays above the highest `server.max_header_bytes`.
 pub const READ_BUFFER: usize = 8192 + 4096 * 100;
 
+// The largest header block the gateway may be asked to judge, plus a request line of up to
+// hyper's 64 KiB, fits in the buffer.
 const _: () = assert!(READ_BUFFER > taskgate_config::MAX_HEADER_BYTES + 64 * 1024);
 
 /// The hyper connection settings for a listener with these limits.
