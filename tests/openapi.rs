@@ -99,6 +99,7 @@ async fn the_served_document_passes_openapi_spec_validator() {
     .await;
     assert_success("openapi-spec-validator", &output);
     assert!(String::from_utf8_lossy(&output.stdout).contains("OK"));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// What issue 14 found wrong with the document, checked on the document itself.
@@ -249,6 +250,7 @@ async fn schemathesis_finds_no_failure_in_a_bounded_run() {
         "the fuzz run created no task"
     );
     eprintln!("{}", String::from_utf8_lossy(&output.stdout));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -302,4 +304,5 @@ async fn a_generated_python_client_creates_a_task_and_reads_it_to_succeeded() {
     .await;
     assert_success("the generated client's roundtrip", &output);
     assert!(String::from_utf8_lossy(&output.stdout).contains("client roundtrip: ok"));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -25,11 +25,11 @@ pub const MEDIA_URL: &str = "MediaUrl";
 const NOT_BLANK: &str =
     r"[^\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
 
-/// The http(s) URLs the schema promises: a host of letter-led labels (never an IPv4 number
-/// or an IDNA label the URL parser could refuse), an optional port below 10000, then any
-/// visible ASCII. `TaskInput::parse` accepts more (any absolute http(s) URL with a host).
-const HTTP_URL: &str =
-    r"^https?://[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*(?::[0-9]{1,4})?(?:[/?#][!-~]*)?$";
+/// The http(s) URLs the schema promises: the scheme in any case, a host of letter-led labels
+/// (never an IPv4 number or an IDNA label the URL parser could refuse), an optional port
+/// below 10000, then any visible ASCII. `TaskInput::parse` accepts more (any absolute
+/// http(s) URL with a host).
+const HTTP_URL: &str = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*(?::[0-9]{1,4})?(?:[/?#][!-~]*)?$";
 
 /// A `data:` URI: the file itself, after the first comma.
 const DATA_URI: &str = r"^data:[^,]*,";
