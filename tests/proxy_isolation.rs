@@ -75,6 +75,32 @@ async fn proxy(
     req.send().await.unwrap()
 }
 
+/// The gateway's own 404, exactly as for a task that never existed; nothing sent upstream.
+async fn not_theirs(
+    h: &Harness,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) {
+    let before = h.sim.stats();
+    expect_error(proxy(h, key, method, path, body).await, 404, "not_found").await;
+    let after = h.sim.stats();
+    assert_eq!(
+        (
+            after.polls_total(),
+            after.cancels_total(),
+            after.creates_total()
+        ),
+        (
+            before.polls_total(),
+            before.cancels_total(),
+            before.creates_total()
+        ),
+        "{path} reached the provider"
+    );
+}
+
 /// The request went to the provider as one poll (a fresh task may still answer "not found"
 /// there: that is the provider's answer, passed back).
 async fn reaches_provider(
@@ -111,26 +137,16 @@ async fn shared_key_isolation(store: &str) {
     // CometAPI official: GET /runwayml/v1/tasks/{id}.
     let (_, official_id) = stable_task(&h, "comet-official", "image_to_video").await;
     let path = format!("/proxy/comet-official/runwayml/v1/tasks/{official_id}");
-    expect_error(
-        proxy(&h, KEY_B, M::GET, &path, None).await,
-        404,
-        "not_found",
-    )
-    .await;
+    not_theirs(&h, KEY_B, M::GET, &path, None).await;
     reaches_provider(&h, proxy(&h, KEY_A, M::GET, &path, None)).await;
     // The same id through another provider of the same account is not the tenant's either.
     let other = format!("/proxy/runway/v1/tasks/{official_id}");
-    expect_error(
-        proxy(&h, KEY_A, M::GET, &other, None).await,
-        404,
-        "not_found",
-    )
-    .await;
+    not_theirs(&h, KEY_A, M::GET, &other, None).await;
 
     // CometAPI compat: POST /runway/feed with the id in the body.
     let (_, compat_id) = stable_task(&h, "comet-compat", "text_to_video").await;
     let feed = json!({"task_id": compat_id});
-    let res = proxy(
+    not_theirs(
         &h,
         KEY_B,
         M::POST,
@@ -138,7 +154,6 @@ async fn shared_key_isolation(store: &str) {
         Some(feed.clone()),
     )
     .await;
-    expect_error(res, 404, "not_found").await;
     reaches_provider(
         &h,
         proxy(
@@ -150,7 +165,7 @@ async fn shared_key_isolation(store: &str) {
         ),
     )
     .await;
-    let res = proxy(
+    not_theirs(
         &h,
         KEY_A,
         M::POST,
@@ -158,17 +173,11 @@ async fn shared_key_isolation(store: &str) {
         Some(json!({"id": 1})),
     )
     .await;
-    expect_error(res, 404, "not_found").await;
 
     // makevid: GET /api/v1/get_runway/{id}.
     let (_, makevid_id) = stable_task(&h, "makevid", "text_to_video").await;
     let path = format!("/proxy/makevid/api/v1/get_runway/{makevid_id}");
-    expect_error(
-        proxy(&h, KEY_B, M::GET, &path, None).await,
-        404,
-        "not_found",
-    )
-    .await;
+    not_theirs(&h, KEY_B, M::GET, &path, None).await;
     reaches_provider(&h, proxy(&h, KEY_A, M::GET, &path, None)).await;
 
     // A task created at the provider outside the gateway is nobody's here.
@@ -186,12 +195,7 @@ async fn shared_key_isolation(store: &str) {
         .unwrap();
     let outside = format!("/proxy/runway/v1/tasks/{}", outside["id"].as_str().unwrap());
     for key in [KEY_A, KEY_B] {
-        expect_error(
-            proxy(&h, key, M::GET, &outside, None).await,
-            404,
-            "not_found",
-        )
-        .await;
+        not_theirs(&h, key, M::GET, &outside, None).await;
     }
 
     // Tasks created through the pass-through belong to their creator.
@@ -208,18 +212,8 @@ async fn shared_key_isolation(store: &str) {
     .unwrap();
     let path = format!("/proxy/runway/v1/tasks/{}", created["id"].as_str().unwrap());
     reaches_provider(&h, proxy(&h, KEY_B, M::GET, &path, None)).await;
-    expect_error(
-        proxy(&h, KEY_A, M::GET, &path, None).await,
-        404,
-        "not_found",
-    )
-    .await;
-    expect_error(
-        proxy(&h, KEY_A, M::DELETE, &path, None).await,
-        404,
-        "not_found",
-    )
-    .await;
+    not_theirs(&h, KEY_A, M::GET, &path, None).await;
+    not_theirs(&h, KEY_A, M::DELETE, &path, None).await;
     assert_eq!(proxy(&h, KEY_B, M::DELETE, &path, None).await.status(), 204);
 
     let created: Value = proxy(
@@ -245,7 +239,7 @@ async fn shared_key_isolation(store: &str) {
         ),
     )
     .await;
-    let res = proxy(
+    not_theirs(
         &h,
         KEY_A,
         M::POST,
@@ -253,11 +247,9 @@ async fn shared_key_isolation(store: &str) {
         Some(feed),
     )
     .await;
-    expect_error(res, 404, "not_found").await;
 
     // Account-wide routes do not go through a shared key; with the tenant's own key they do.
-    let res = proxy(&h, KEY_A, M::GET, "/proxy/runway/v1/organization", None).await;
-    expect_error(res, 404, "not_found").await;
+    not_theirs(&h, KEY_A, M::GET, "/proxy/runway/v1/organization", None).await;
     let res = proxy(&h, KEY_A, M::GET, "/proxy/own/_sim/echo", None).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-sim-echo-uri"], "/_sim/echo");

@@ -12,16 +12,16 @@
 //!   bare 414. A head that does not parse: a bare 400.
 //! - HTTP/2: a header block past [`READ_BUFFER`] (as HTTP/2 counts it, 32 bytes more per
 //!   field): a bare 431 on that stream.
-//! - A request head that never completes is waited for as long as the client keeps the
-//!   connection open, with no answer: hyper's only bound on it (`header_read_timeout`)
-//!   closes the connection without a word and, in hyper 1.x, also closes idle keep-alive
-//!   connections, which the gateway keeps open.
+//! - HTTP/1: a request head that does not arrive within [`head_read_timeout`] (a client
+//!   that stalls mid-headers, slowloris-style): the connection is closed without an answer
+//!   (hyper writes none). The same bound closes a keep-alive connection left idle that
+//!   long, as any server's keep-alive timeout does.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use taskgate_config::ServerConfig;
@@ -38,13 +38,21 @@ pub const READ_BUFFER: usize = 8192 + 4096 * 100;
 // hyper's 64 KiB, fits in the buffer.
 const _: () = assert!(READ_BUFFER > taskgate_config::MAX_HEADER_BYTES + 64 * 1024);
 
+/// How long a request head may take to arrive: the whole request's bound, and never less
+/// than hyper's default, so a client's keep-alive pool is not cut short.
+fn head_read_timeout(server: &ServerConfig) -> Duration {
+    server.request_timeout.max(Duration::from_secs(30))
+}
+
 /// The hyper connection settings for a listener with these limits.
 fn builder(server: &ServerConfig) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .max_headers(server.max_header_count.saturating_mul(2))
-        .max_buf_size(READ_BUFFER);
+        .max_buf_size(READ_BUFFER)
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_read_timeout(server));
     builder
         .http2()
         // As `axum::serve` had it (CONNECT-based protocols over HTTP/2).
@@ -125,4 +133,20 @@ async fn accept_failed(e: std::io::Error) {
     }
     tracing::error!(error = %e, "accepting a connection failed; retrying in 1s");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_head_is_bounded_by_the_request_timeout_and_never_below_thirty_seconds() {
+        let mut server = ServerConfig {
+            request_timeout: Duration::from_secs(60),
+            ..ServerConfig::default()
+        };
+        assert_eq!(head_read_timeout(&server), Duration::from_secs(60));
+        server.request_timeout = Duration::from_secs(5);
+        assert_eq!(head_read_timeout(&server), Duration::from_secs(30));
+    }
 }
