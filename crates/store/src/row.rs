@@ -62,6 +62,9 @@ pub(crate) struct TaskColumns {
     id: String,
     tenant: String,
     version: i64,
+    /// Who owns a provider task (the pass-through on a shared key looks tasks up by these).
+    provider: String,
+    provider_task_id: Option<String>,
 }
 
 impl TaskColumns {
@@ -82,6 +85,8 @@ impl TaskColumns {
             id: task.id.clone(),
             tenant: record.tenant.clone(),
             version: record.version,
+            provider: task.provider.clone(),
+            provider_task_id: task.provider_task_id.clone(),
         })
     }
 
@@ -110,6 +115,8 @@ impl TaskColumns {
             .bind(self.id)
             .bind(self.tenant)
             .bind(self.version)
+            .bind(self.provider)
+            .bind(self.provider_task_id)
     }
 }
 

@@ -49,6 +49,7 @@ macro_rules! conformance {
                 ownership::a_stored_tasks_provider_task_is_its_tenants_only,
                 ownership::a_provider_task_id_set_by_an_update_is_owned,
                 ownership::a_passthrough_task_keeps_its_first_owner,
+                ownership::a_nul_in_metadata_does_not_stop_ownership,
             );
         }
     };

@@ -2,11 +2,18 @@
 -- share (the provider cannot tell them apart; the gateway must). Additive, like every
 -- migration here.
 --
--- Tasks of the stable API: found through their stored body, by this index.
-CREATE INDEX tasks_provider_task ON tasks (
-    ((body::jsonb) ->> 'provider_task_id'),
-    ((body::jsonb) ->> 'provider')
-);
+-- Tasks of the stable API: their provider and provider task id as columns, kept in sync
+-- with `body` on every write like the other queried columns. Columns, not an index on
+-- `body::jsonb`: jsonb refuses a body with `\u0000` in it (metadata may hold one), and an
+-- index expression that fails would fail the task's write.
+ALTER TABLE tasks ADD COLUMN provider TEXT COLLATE "C";
+ALTER TABLE tasks ADD COLUMN provider_task_id TEXT COLLATE "C";
+-- Existing rows whose body jsonb cannot read keep NULL: the pass-through then treats their
+-- provider task as nobody's (it fails closed).
+UPDATE tasks SET provider = (body::jsonb) ->> 'provider',
+                 provider_task_id = (body::jsonb) ->> 'provider_task_id'
+ WHERE strpos(body, '\u0000') = 0;
+CREATE INDEX tasks_provider_task ON tasks (provider_task_id, provider);
 
 -- Tasks created through the pass-through: the id read from the provider's create answer.
 -- The first tenant to record an id keeps it.

@@ -10,15 +10,17 @@ use taskgate_core::TaskStatus;
 
 /// Binds [`TaskColumns`] in order.
 const INSERT: &str = "INSERT INTO tasks (status, created_at, updated_at, next_check_at, \
-     lease_owner, lease_until, refreshed_at, callback_url, body, id, tenant, version) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     lease_owner, lease_until, refreshed_at, callback_url, body, id, tenant, version, \
+     provider, provider_task_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// Binds [`TaskColumns`] in order; `$12` is the version the caller read. Under READ
 /// COMMITTED a concurrent writer of the same row waits for the first to commit, then finds
 /// the version changed and updates nothing.
 pub(super) const UPDATE: &str = "UPDATE tasks SET status = $1, created_at = $2, \
      updated_at = $3, next_check_at = $4, lease_owner = $5, lease_until = $6, \
-     refreshed_at = $7, callback_url = $8, body = $9, version = $12 + 1 \
+     refreshed_at = $7, callback_url = $8, body = $9, version = $12 + 1, \
+     provider = $13, provider_task_id = $14 \
      WHERE id = $10 AND tenant = $11 AND version = $12";
 
 const GET: &str = concat!(
@@ -107,7 +109,7 @@ pub(super) async fn count_unfinished(pool: &PgPool, tenant: &str) -> Result<u64,
 }
 
 const COUNT_BY_PROVIDER: &str = concat!(
-    "SELECT (body::jsonb)->>'provider', status, COUNT(*) FROM tasks WHERE ",
+    "SELECT provider, status, COUNT(*) FROM tasks WHERE ",
     unfinished!(),
     " GROUP BY 1, 2"
 );

@@ -13,7 +13,8 @@ use crate::{Delivery, DeliveryOutcome, StoreError, TaskRecord};
 
 const UPDATE_TASK: &str = "UPDATE tasks SET status = ?1, created_at = ?2, updated_at = ?3, \
      next_check_at = ?4, lease_owner = ?5, lease_until = ?6, refreshed_at = ?7, \
-     callback_url = ?8, body = ?9, version = ?12 + 1 \
+     callback_url = ?8, body = ?9, version = ?12 + 1, \
+     provider = ?13, provider_task_id = ?14 \
      WHERE id = ?10 AND tenant = ?11 AND version = ?12";
 
 const INSERT: &str = "INSERT INTO deliveries (id, tenant, task_id, url, body, created_at, \

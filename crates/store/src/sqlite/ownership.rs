@@ -1,4 +1,4 @@
-//! Who owns a provider's task: a stable-API task's stored body, or a pass-through create.
+//! Who owns a provider's task: a stable-API task's provider columns, or a pass-through create.
 
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
@@ -34,10 +34,9 @@ pub(super) async fn owns(
     provider: &str,
     provider_task_id: &str,
 ) -> Result<bool, StoreError> {
-    // The expressions are the index's, spelled the same so SQLite uses it.
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM tasks WHERE json_extract(body, '$.provider_task_id') = ?3 \
-           AND json_extract(body, '$.provider') = ?2 AND tenant = ?1 \
+        "SELECT 1 FROM tasks WHERE provider_task_id = ?3 \
+           AND provider = ?2 AND tenant = ?1 \
          UNION ALL \
          SELECT 1 FROM passthrough_tasks \
           WHERE provider = ?2 AND provider_task_id = ?3 AND tenant = ?1 \

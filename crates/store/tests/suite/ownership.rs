@@ -75,3 +75,21 @@ pub async fn a_passthrough_task_keeps_its_first_owner(store: &dyn TaskStore) {
         .await
         .unwrap());
 }
+
+pub async fn a_nul_in_metadata_does_not_stop_ownership(store: &dyn TaskStore) {
+    let mut rec = record(TENANT, "task_nul_owner", t0());
+    rec.task.provider = "runway".to_owned();
+    rec.task.provider_task_id = Some("up-nul".to_owned());
+    rec.task
+        .metadata
+        .insert("nul".to_owned(), serde_json::json!("a\u{0}b"));
+    store.insert(&rec).await.unwrap();
+    assert!(store
+        .owns_provider_task(TENANT, "runway", "up-nul")
+        .await
+        .unwrap());
+    assert!(!store
+        .owns_provider_task(OTHER_TENANT, "runway", "up-nul")
+        .await
+        .unwrap());
+}
