@@ -174,6 +174,25 @@ async fn shared_key_isolation(store: &str) {
     )
     .await;
 
+    // A feed naming the task twice cannot pass the check on one id and reach the other.
+    let twice = format!(r#"{{"task_id":"{compat_id}","task_id":"{compat_id}"}}"#);
+    let before = h.sim.stats();
+    let res = h
+        .http
+        .post(h.url("/proxy/comet-compat/runway/feed"))
+        .bearer_auth(KEY_A)
+        .header("content-type", "application/json")
+        .body(twice)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 404, "not_found").await;
+    assert_eq!(
+        h.sim.stats(),
+        before,
+        "a duplicated task_id reached the provider"
+    );
+
     // makevid: GET /api/v1/get_runway/{id}.
     let (_, makevid_id) = stable_task(&h, "makevid", "text_to_video").await;
     let path = format!("/proxy/makevid/api/v1/get_runway/{makevid_id}");

@@ -12,6 +12,7 @@ use taskgate_store::TaskStore;
 
 use crate::error::ApiError;
 use crate::extract::read_body;
+use crate::strict_json;
 
 /// What is sent upstream as the request body.
 pub enum Outgoing {
@@ -44,7 +45,9 @@ pub async fn admit(
         }
         PassthroughRoute::TaskInBody(field) => {
             let bytes = read_body(body, body_limit).await?;
-            let id = serde_json::from_slice::<serde_json::Value>(&bytes)
+            // Strict: with `task_id` twice, the provider might read the other one than we
+            // checked.
+            let id = strict_json::parse(&bytes)
                 .ok()
                 .and_then(|v| v.get(*field).and_then(|id| id.as_str()).map(str::to_owned))
                 .ok_or(NO_SUCH_TASK)?;
