@@ -25,7 +25,14 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn write_config(dir: &Path, sim_url: &str) -> PathBuf {
+    write_config_with(dir, sim_url, "")
+}
+
+/// The test config, with `makevid_more` appended to makevid's settings.
+fn write_config_with(dir: &Path, sim_url: &str, makevid_more: &str) -> PathBuf {
+    let makevid = "api_key: provider-key-makevid, timeout: 2s, retries: 0";
     let text = CONFIG
+        .replace(makevid, &format!("{makevid}{makevid_more}"))
         .replace(
             "${STORE}",
             &format!(
@@ -131,5 +138,76 @@ async fn tasks_accepted_before_sigkill_survive_and_finish_after_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(sim.stats().creates_total(), 10);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn tasks_queued_at_a_sigkill_are_each_created_upstream_once_after_restart() {
+    let sim = SimServer::start().await.unwrap();
+    sim.set_scenario(Script::timed(0, 100, 300));
+    let dir = temp_dir("sigkill-queue");
+    let config = write_config_with(&dir, &sim.base_url(), ", max_concurrent: 1");
+    let http = reqwest::Client::new();
+
+    let (mut child, base) = start_gateway(&config);
+    let create = |body: Value| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let res = http
+                .post(format!("{base}/v1/tasks"))
+                .bearer_auth(KEY_A)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    // One task holds makevid's only slot until the test ends it; three wait behind it.
+    let blocker = create(json!({"type": "text_to_video", "input": {"prompt": "blocker",
+        "extra": {"sim": {"queued_ms": 0, "run_ms": 600000}}}}))
+    .await;
+    let blocker_upstream = blocker["provider_task_id"].as_str().unwrap().to_string();
+    let mut ids = vec![blocker["id"].as_str().unwrap().to_string()];
+    for i in 0..3 {
+        let task = create(json!({"type": "text_to_video", "input": {"prompt": format!("fox {i}")}})).await;
+        assert_eq!(task["status"], "queued");
+        assert!(task["provider"].is_null(), "{task}");
+        ids.push(task["id"].as_str().unwrap().to_string());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(sim.stats().creates_total(), 1);
+
+    let (mut child, base) = start_gateway(&config);
+    assert!(sim.finish(&blocker_upstream, taskgate_sim::Outcome::Succeed));
+    let started = Instant::now();
+    for id in &ids {
+        loop {
+            let res = http
+                .get(format!("{base}/v1/tasks/{id}"))
+                .bearer_auth(KEY_A)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "task {id} lost after SIGKILL");
+            let task: Value = res.json().await.unwrap();
+            if task["status"] == "succeeded" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "task {id} never finished: {task}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(sim.stats().creates_total(), 4, "each task created upstream once");
+    let records: Vec<_> = sim.tasks().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(taskgate_sim::max_unfinished_at_once(&records, None), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -732,3 +732,44 @@ async fn with_redis_stopped_replicas_serve_under_local_shares_then_go_global_aga
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_tasks_over_three_replicas_never_run_three_at_a_provider_limited_to_two() {
+    let sim = SimServer::start().await.unwrap();
+    let options = Options {
+        makevid_more: ", max_concurrent: 2",
+        watch_every: "200ms",
+        ..Options::default()
+    };
+    let Some(r) = Replicas::start(&sim.base_url(), options).await else {
+        return;
+    };
+    let body = task_body(json!({"queued_ms": 100, "run_ms": 400}), None);
+    let creates = (0..12).map(|i| create_on(&r, i % 3, &body));
+    let tasks: Vec<Value> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|t| t.expect("create accepted"))
+        .collect();
+    let queued = tasks.iter().filter(|t| t["provider"].is_null()).count();
+    assert!(queued >= 10, "at most 2 go at once: {queued} queued");
+    let started = Instant::now();
+    for (i, task) in tasks.iter().enumerate() {
+        let id = task["id"].as_str().unwrap();
+        loop {
+            let (status, task) = read_on(&r, (i + 1) % 3, &format!("/v1/tasks/{id}")).await;
+            assert_eq!(status, 200);
+            if task["status"] == "succeeded" {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "{task}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let records: Vec<_> = sim.tasks().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(records.len(), 12, "each task created once");
+    assert_eq!(sim.stats().creates_total(), 12);
+    let most = taskgate_sim::max_unfinished_at_once(&records, None);
+    println!("max unfinished at the provider at once over 3 replicas: {most}; took {:?}", started.elapsed());
+    assert_eq!(most, 2);
+}

@@ -19,8 +19,9 @@ pub use keys::{format_key_hash, hash_key, new_tenant_key};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use ready::{
     CircuitSettings, ClusterConfig, Config, ProviderConfig, RateLimit, ServerConfig, StoreConfig,
-    TaskTimings, TenantConfig, WebhookSettings, DEFAULT_CLUSTER_NAMESPACE, DEFAULT_SQLITE_PATH,
-    MAX_HEADER_BYTES, MAX_HEADER_COUNT, MIN_HEADER_BYTES,
+    TaskTimings, TenantConfig, WebhookSettings, DEFAULT_CLUSTER_NAMESPACE, DEFAULT_MAX_QUEUED,
+    DEFAULT_QUEUE_WEIGHT, DEFAULT_SQLITE_PATH, MAX_CONCURRENT, MAX_HEADER_BYTES, MAX_HEADER_COUNT,
+    MAX_QUEUE_WEIGHT, MIN_HEADER_BYTES,
 };
 
 use problems::Problems;

@@ -4,7 +4,9 @@
 //! Deliberately no `Debug`: these hold secrets in plain text.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Deserialize;
 
 /// The top level. Each section stays an untyped tree here, so one bad section does not hide
@@ -81,6 +83,7 @@ pub(crate) struct RawTasks {
     pub not_found_grace: Option<String>,
     pub watch_every: Option<String>,
     pub give_up_after: Option<String>,
+    pub max_queued_for: Option<String>,
 }
 
 /// `type` is read as a word and checked against `ProviderKind::ALL`, so a new provider kind
@@ -98,6 +101,7 @@ pub(crate) struct RawProvider {
     pub limit_wait: Option<String>,
     pub circuit: Option<RawCircuit>,
     pub runway_version: Option<String>,
+    pub max_concurrent: Option<Count>,
 }
 
 #[derive(Deserialize)]
@@ -130,8 +134,104 @@ pub(crate) struct RawTenant {
     pub keys: Option<Vec<String>>,
     pub rate_limit: Option<RawRateLimit>,
     pub max_unfinished_tasks: Option<u64>,
+    pub queue_weight: Option<Count>,
+    pub max_queued: Option<Count>,
     pub webhook_secret: Option<String>,
     pub routes: Option<BTreeMap<String, Vec<String>>>,
     pub upstream_keys: Option<BTreeMap<String, String>>,
     pub allowed_callback_hosts: Option<Vec<String>>,
+}
+
+/// A whole number of 0 or more, read wide (so an out-of-range value gets its range in the
+/// message, not a type error) and strictly: the `config` crate fills a plain integer field
+/// from `2.5` or `true` by coercion, this refuses them. A string of digits is read too (a
+/// `${VAR}` always gives a string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Count(pub u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Count, D::Error> {
+        deserializer.deserialize_any(CountVisitor)
+    }
+}
+
+struct CountVisitor;
+
+impl Visitor<'_> for CountVisitor {
+    type Value = Count;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a whole number")
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Count, E> {
+        Ok(Count(n))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Count, E> {
+        u64::try_from(n)
+            .map(Count)
+            .map_err(|_| E::invalid_value(Unexpected::Signed(n), &"a whole number of 0 or more"))
+    }
+
+    fn visit_u128<E: de::Error>(self, n: u128) -> Result<Count, E> {
+        u64::try_from(n)
+            .map(Count)
+            .map_err(|_| E::custom(format!("{n} is too large")))
+    }
+
+    fn visit_i128<E: de::Error>(self, n: i128) -> Result<Count, E> {
+        match u64::try_from(n) {
+            Ok(n) => Ok(Count(n)),
+            Err(_) if n < 0 => Err(E::custom(format!(
+                "invalid value: {n}, expected a whole number of 0 or more"
+            ))),
+            Err(_) => Err(E::custom(format!("{n} is too large"))),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Count, E> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(E::invalid_value(Unexpected::Str(text), &self));
+        }
+        text.parse()
+            .map(Count)
+            .map_err(|_| E::custom(format!("{text} is too large")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(value: config::Value) -> Result<u64, String> {
+        Count::deserialize(value)
+            .map(|c| c.0)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn counts_are_whole_numbers_or_digit_strings() {
+        assert_eq!(read(config::Value::from(5u64)), Ok(5));
+        assert_eq!(read(config::Value::from(0i64)), Ok(0));
+        assert_eq!(read(config::Value::from("42")), Ok(42));
+        assert_eq!(
+            read(config::Value::from("18446744073709551615")),
+            Ok(u64::MAX)
+        );
+        for bad in [
+            config::Value::from(-1i64),
+            config::Value::from(2.5),
+            config::Value::from(1.0),
+            config::Value::from(true),
+            config::Value::from(""),
+            config::Value::from("+5"),
+            config::Value::from("1e3"),
+            config::Value::from("lots"),
+            config::Value::from("18446744073709551616"),
+        ] {
+            let shown = format!("{bad:?}");
+            assert!(read(bad).is_err(), "{shown} was accepted");
+        }
+    }
 }

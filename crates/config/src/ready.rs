@@ -156,6 +156,9 @@ pub struct TaskTimings {
     pub watch_every: Duration,
     /// Still unfinished after this long: failed with code `timeout`.
     pub give_up_after: Duration,
+    /// Waiting in the gateway's queue (for a free `max_concurrent` slot at its provider)
+    /// longer than this: failed with code `queue_timeout`.
+    pub max_queued_for: Duration,
 }
 
 impl Default for TaskTimings {
@@ -165,6 +168,7 @@ impl Default for TaskTimings {
             not_found_grace: Duration::from_secs(60),
             watch_every: Duration::from_secs(5),
             give_up_after: Duration::from_secs(2 * 3600),
+            max_queued_for: Duration::from_secs(3600),
         }
     }
 }
@@ -182,7 +186,13 @@ pub struct ProviderConfig {
     pub limit_wait: Duration,
     /// When to stop sending calls to a failing provider.
     pub circuit: CircuitSettings,
+    /// At most this many unfinished tasks at this provider, all tenants and replicas
+    /// together; more wait in the gateway's queue. 1 to [`MAX_CONCURRENT`]; `None`: no cap.
+    pub max_concurrent: Option<u32>,
 }
+
+/// The highest `providers.X.max_concurrent`.
+pub const MAX_CONCURRENT: u32 = 100_000;
 
 /// A circuit breaker: it opens when, over the last `window`, at least `min_calls` calls were
 /// made and at least `error_ratio` of them failed; after `open_for` one probe is let through.
@@ -224,6 +234,13 @@ pub struct TenantConfig {
     pub rate_limit: Option<RateLimit>,
     /// Cap on this tenant's unfinished tasks; > 0.
     pub max_unfinished_tasks: Option<u64>,
+    /// This tenant's share of freed provider slots against other waiting tenants (a tenant
+    /// of weight 2 gets twice the slots of one of weight 1). 1 to [`MAX_QUEUE_WEIGHT`],
+    /// default [`DEFAULT_QUEUE_WEIGHT`].
+    pub queue_weight: u32,
+    /// Cap on this tenant's tasks waiting in the gateway's queue; a create beyond it is
+    /// `429 concurrency_limited`. 0: none may wait. Default [`DEFAULT_MAX_QUEUED`].
+    pub max_queued: u64,
     /// `whsec_<base64 of ≥ 16 bytes>`, as written in the file.
     pub webhook_secret: Option<Secret>,
     /// Task type → provider names in fallback order. Each list is non-empty, without
@@ -235,6 +252,13 @@ pub struct TenantConfig {
     /// subdomain of `example.com`, not `example.com` itself.
     pub allowed_callback_hosts: Option<Vec<String>>,
 }
+
+/// The default `tenants.X.queue_weight`.
+pub const DEFAULT_QUEUE_WEIGHT: u32 = 1;
+/// The highest `tenants.X.queue_weight`.
+pub const MAX_QUEUE_WEIGHT: u32 = 1000;
+/// The default `tenants.X.max_queued`.
+pub const DEFAULT_MAX_QUEUED: u64 = 1000;
 
 impl TenantConfig {
     /// Whether `provider` is named in one of this tenant's routes or upstream keys.
@@ -276,6 +300,8 @@ mod tests {
             key_hashes: vec![[0; 32]],
             rate_limit: None,
             max_unfinished_tasks: None,
+            queue_weight: DEFAULT_QUEUE_WEIGHT,
+            max_queued: DEFAULT_MAX_QUEUED,
             webhook_secret: None,
             routes: BTreeMap::from([(TaskType::TextToVideo, vec!["makevid".to_string()])]),
             upstream_keys: BTreeMap::from([("runway".to_string(), Secret::new("k"))]),
@@ -322,6 +348,10 @@ mod tests {
         assert_eq!(
             TaskTimings::default().give_up_after,
             Duration::from_secs(7200)
+        );
+        assert_eq!(
+            TaskTimings::default().max_queued_for,
+            Duration::from_secs(3600)
         );
     }
 }

@@ -327,6 +327,89 @@ fn cases() -> Vec<(&'static str, String, Expected)> {
             vec![("tenants.acme.max_unfinished_tasks", "must be greater than 0")],
         ),
         (
+            "max_concurrent below 1 or above 100000",
+            with("    type: makevid\n", "    type: makevid\n    max_concurrent: 0\n")
+                .replace("    type: runway\n", "    type: runway\n    max_concurrent: 100001\n"),
+            vec![
+                ("providers.makevid.max_concurrent", "must be from 1 to 100000"),
+                ("providers.runway.max_concurrent", "must be from 1 to 100000"),
+            ],
+        ),
+        (
+            "max_concurrent far too large, negative, or not a number",
+            with("    type: makevid\n", "    type: makevid\n    max_concurrent: 99999999999\n")
+                .replace("    type: runway\n", "    type: runway\n    max_concurrent: -1\n")
+                .replace("providers:\n", "providers:\n  other:\n    type: makevid\n    base_url: https://makevid.ai\n    api_key: k\n    max_concurrent: lots\n"),
+            vec![
+                ("providers.makevid.max_concurrent", "must be from 1 to 100000"),
+                ("providers.other.max_concurrent", "invalid value: string \"lots\", expected a whole number"),
+                ("providers.runway.max_concurrent", "invalid value: integer '-1', expected a whole number of 0 or more"),
+            ],
+        ),
+        (
+            "queue_weight below 1 or above 1000",
+            format!(
+                "{}  beta:\n    keys: [{HASH_B}]\n    queue_weight: 1001\n",
+                with("    routes:\n", "    queue_weight: 0\n    routes:\n")
+            ),
+            vec![
+                ("tenants.acme.queue_weight", "must be from 1 to 1000"),
+                ("tenants.beta.queue_weight", "must be from 1 to 1000"),
+            ],
+        ),
+        (
+            "queue_weight negative or not a number",
+            format!(
+                "{}  beta:\n    keys: [{HASH_B}]\n    queue_weight: heavy\n",
+                with("    routes:\n", "    queue_weight: -2\n    routes:\n")
+            ),
+            vec![
+                ("tenants.acme.queue_weight", "expected a whole number of 0 or more"),
+                ("tenants.beta.queue_weight", "invalid value: string \"heavy\", expected a whole number"),
+            ],
+        ),
+        (
+            "fractional or boolean queue settings are not rounded",
+            format!(
+                "{}  beta:\n    keys: [{HASH_B}]\n    queue_weight: true\n",
+                with("    routes:\n", "    queue_weight: 2.5\n    routes:\n")
+                    .replace("    type: runway\n", "    type: runway\n    max_concurrent: 4.0\n")
+            ),
+            vec![
+                ("providers.runway.max_concurrent", "invalid type: floating point '4.0', expected a whole number"),
+                ("tenants.acme.queue_weight", "invalid type: floating point '2.5', expected a whole number"),
+                ("tenants.beta.queue_weight", "invalid type: boolean 'true', expected a whole number"),
+            ],
+        ),
+        (
+            "max_queued negative, fractional or not a number",
+            format!(
+                "{}  beta:\n    keys: [{HASH_B}]\n    max_queued: lots\n  gamma:\n    keys: [sha256:{}]\n    max_queued: 0.5\n",
+                with("    routes:\n", "    max_queued: -1\n    routes:\n"),
+                "3".repeat(64)
+            ),
+            vec![
+                ("tenants.acme.max_queued", "expected a whole number of 0 or more"),
+                ("tenants.beta.max_queued", "invalid value: string \"lots\", expected a whole number"),
+                ("tenants.gamma.max_queued", "invalid type: floating point '0.5', expected a whole number"),
+            ],
+        ),
+        (
+            "max_queued_for zero",
+            format!("{}tasks:\n  max_queued_for: 0s\n", base()),
+            vec![("tasks.max_queued_for", "must be longer than 0")],
+        ),
+        (
+            "max_queued_for without a unit, or not a duration",
+            format!("{}tasks:\n  max_queued_for: 3600\n", base()),
+            vec![("tasks.max_queued_for", "'3600' is not a duration")],
+        ),
+        (
+            "max_queued_for in words",
+            format!("{}tasks:\n  max_queued_for: an hour\n", base()),
+            vec![("tasks.max_queued_for", "'an hour' is not a duration")],
+        ),
+        (
             "server values",
             format!("{}server:\n  listen: localhost:80\n  max_body_bytes: 0\n  public_url: ftp://x\n  request_timeout: 0ms\n", base()),
             vec![
@@ -576,6 +659,70 @@ fn defaults_fill_what_the_file_leaves_out() {
     let acme = &config.tenants["acme"];
     assert!(acme.callback_host_allowed("anywhere.example"));
     assert!(acme.upstream_keys.is_empty());
+}
+
+#[test]
+fn queue_settings_default() {
+    let config = parse(&base()).unwrap();
+    assert_eq!(config.tasks.max_queued_for, Duration::from_secs(3600));
+    for provider in config.providers.values() {
+        assert_eq!(provider.max_concurrent, None, "no cap unless set");
+    }
+    let acme = &config.tenants["acme"];
+    assert_eq!(acme.queue_weight, 1);
+    assert_eq!(acme.max_queued, 1000);
+    assert_eq!(taskgate_config::DEFAULT_QUEUE_WEIGHT, 1);
+    assert_eq!(taskgate_config::DEFAULT_MAX_QUEUED, 1000);
+}
+
+#[test]
+fn queue_settings_are_read() {
+    let yaml = format!(
+        "{}  beta:\n    keys: [{HASH_B}]\n    queue_weight: 1000\n    max_queued: 0\ntasks:\n  max_queued_for: 90s\n",
+        with("    type: makevid\n", "    type: makevid\n    max_concurrent: 1\n")
+            .replace("    type: runway\n", "    type: runway\n    max_concurrent: 100000\n")
+            .replace("    routes:\n", "    queue_weight: 1\n    max_queued: 9223372036854775807\n    routes:\n")
+    );
+    let config = parse(&yaml).unwrap();
+    assert_eq!(config.providers["makevid"].max_concurrent, Some(1));
+    assert_eq!(
+        config.providers["runway"].max_concurrent,
+        Some(taskgate_config::MAX_CONCURRENT)
+    );
+    assert_eq!(config.tenants["acme"].queue_weight, 1);
+    assert_eq!(config.tenants["acme"].max_queued, 9_223_372_036_854_775_807);
+    assert_eq!(config.tenants["beta"].queue_weight, 1000);
+    assert_eq!(config.tenants["beta"].max_queued, 0);
+    assert_eq!(config.tasks.max_queued_for, Duration::from_secs(90));
+    // The other timings keep their defaults.
+    assert_eq!(config.tasks.give_up_after, Duration::from_secs(7200));
+    let ms = parse(&format!("{}tasks: {{max_queued_for: 250ms}}\n", base())).unwrap();
+    assert_eq!(ms.tasks.max_queued_for, Duration::from_millis(250));
+}
+
+#[test]
+fn queue_settings_from_the_environment() {
+    let yaml = format!(
+        "{}tasks: {{max_queued_for: \"${{QUEUE_FOR}}\"}}\n",
+        with(
+            "    type: runway\n",
+            "    type: runway\n    max_concurrent: \"${RUNWAY_CONCURRENCY}\"\n"
+        )
+        .replace(
+            "    routes:\n",
+            "    queue_weight: \"${ACME_WEIGHT}\"\n    routes:\n"
+        )
+    );
+    let config = from_yaml(&yaml, &|name| match name {
+        "RUNWAY_CONCURRENCY" => Some("5".to_string()),
+        "ACME_WEIGHT" => Some("3".to_string()),
+        "QUEUE_FOR" => Some("10m".to_string()),
+        other => fake_env(other),
+    })
+    .unwrap();
+    assert_eq!(config.providers["runway"].max_concurrent, Some(5));
+    assert_eq!(config.tenants["acme"].queue_weight, 3);
+    assert_eq!(config.tasks.max_queued_for, Duration::from_secs(600));
 }
 
 #[test]

@@ -172,6 +172,10 @@ impl TaskError {
     pub const PROVIDER_FAILED: &'static str = "provider_failed";
     pub const TIMEOUT: &'static str = "timeout";
     pub const NOT_FOUND: &'static str = "provider_not_found";
+    /// Waited in the gateway's queue past `tasks.max_queued_for`.
+    pub const QUEUE_TIMEOUT: &'static str = "queue_timeout";
+    /// The gateway cannot know whether the provider created the task; it was not sent twice.
+    pub const CREATE_OUTCOME_UNKNOWN: &'static str = "create_outcome_unknown";
 
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> TaskError {
         TaskError {
@@ -192,7 +196,8 @@ pub struct Task {
     pub status: TaskStatus,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, minimum = 0, maximum = 1))]
     pub progress: Option<Progress>,
-    pub provider: String,
+    /// `None` while the task waits in the gateway's queue.
+    pub provider: Option<String>,
     pub provider_task_id: Option<String>,
     pub provider_status: Option<String>,
     pub outputs: Vec<Output>,
@@ -203,6 +208,22 @@ pub struct Task {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Where the task stands in the gateway's queue; `None` once it reached a provider.
+    #[serde(default)]
+    pub queue: Option<QueuePlace>,
+}
+
+/// A queued task's place in the gateway's queue (`API.md`, "The gateway's queue").
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuePlace {
+    /// 1 for the next task to leave the queue among those waiting for the same providers;
+    /// it only goes down.
+    pub position: u64,
+    /// The gateway's estimate from recent task durations; `None` without one.
+    pub estimated_start_at: Option<DateTime<Utc>>,
+    /// −10 to 10; higher leaves first within the tenant.
+    pub priority: i32,
 }
 
 /// The constant `"task"` in the `object` field.
@@ -230,7 +251,7 @@ impl Task {
             task_type,
             status: TaskStatus::Queued,
             progress: None,
-            provider,
+            provider: Some(provider),
             provider_task_id: Some(provider_task_id),
             provider_status: None,
             outputs: Vec::new(),
@@ -240,6 +261,34 @@ impl Task {
             started_at: None,
             finished_at: None,
             updated_at: now,
+            queue: None,
+        }
+    }
+
+    /// A task accepted into the gateway's queue: no provider yet.
+    pub fn waiting(
+        id: String,
+        task_type: TaskType,
+        metadata: Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Task {
+        Task {
+            id,
+            object: TaskObject::Task,
+            task_type,
+            status: TaskStatus::Queued,
+            progress: None,
+            provider: None,
+            provider_task_id: None,
+            provider_status: None,
+            outputs: Vec::new(),
+            error: None,
+            metadata,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+            queue: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod layers;
 pub mod lifecycle;
 pub mod metrics;
 pub mod passthrough;
+pub mod queue;
 pub mod reload;
 pub mod runtime;
 pub mod server;

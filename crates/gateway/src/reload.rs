@@ -208,6 +208,8 @@ fn apply(text: &[u8], state: &AppState, trigger: Trigger) -> ReloadOutcome {
         "config reloaded"
     );
     state.runtime.store(Arc::new(runtime));
+    // A provider may have more slots now (or none of its limit left).
+    state.queue_ready.notify_one();
     ReloadOutcome::Applied { version }
 }
 

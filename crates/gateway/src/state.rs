@@ -40,6 +40,12 @@ pub struct Shared {
     pub events: TaskEvents,
     /// Woken when a webhook is queued, so it goes out without waiting for the next tick.
     pub outbox_ready: tokio::sync::Notify,
+    /// Woken when a provider slot may have freed, so the queue's dispatcher looks at once.
+    pub queue_ready: tokio::sync::Notify,
+    /// Providers resting after refusing a create for capacity.
+    pub cooldowns: crate::queue::cooldown::Cooldowns,
+    /// How long tasks lately held a provider's slot (queue estimates).
+    pub durations: crate::queue::durations::SlotDurations,
     /// This process's name on leases (watcher, outbox).
     pub replica_id: String,
     /// Webhook deliveries: no redirects, no proxy, refused addresses dropped at resolution.
@@ -89,6 +95,9 @@ impl AppState {
                 creating: std::sync::Mutex::new(std::collections::HashMap::new()),
                 events: TaskEvents::default(),
                 outbox_ready: tokio::sync::Notify::new(),
+                queue_ready: tokio::sync::Notify::new(),
+                cooldowns: Default::default(),
+                durations: Default::default(),
                 replica_id,
                 webhook_http,
                 webhook_attempts: Default::default(),

@@ -19,6 +19,7 @@ mod provider;
 mod script;
 mod state;
 mod task;
+mod timeline;
 
 use std::net::SocketAddr;
 
@@ -31,6 +32,7 @@ pub use provider::{Op, Provider};
 pub use script::{CreateCode, Outcome, OutputField, ProgressForm, Script, Shape};
 pub use state::{SimConfig, SimState, Stats};
 pub use task::TaskRecord;
+pub use timeline::max_unfinished_at_once;
 
 /// All provider routes and the `/_sim` control routes over `state`.
 pub fn router(state: SimState) -> Router {
@@ -103,6 +105,12 @@ impl SimServer {
     /// Every task with its provider task id, oldest first.
     pub fn tasks(&self) -> Vec<(String, TaskRecord)> {
         self.state.tasks()
+    }
+
+    /// The most tasks unfinished at once so far, of `provider` (a wire name) or of all:
+    /// [`max_unfinished_at_once`] over [`SimServer::tasks`].
+    pub fn max_unfinished_at_once(&self, provider: Option<&str>) -> usize {
+        self.state.max_unfinished_at_once(provider)
     }
 
     /// Replaces the default script for tasks created from now on.

@@ -221,6 +221,13 @@ impl SimState {
             .collect()
     }
 
+    /// The most tasks unfinished at once so far, of `provider` (a wire name) or of all:
+    /// [`crate::max_unfinished_at_once`] over [`SimState::tasks`].
+    pub fn max_unfinished_at_once(&self, provider: Option<&str>) -> usize {
+        let records: Vec<TaskRecord> = self.tasks().into_iter().map(|(_, r)| r).collect();
+        crate::max_unfinished_at_once(&records, provider)
+    }
+
     /// The default script of tasks created from now on without a `sim` object.
     pub fn scenario(&self) -> Script {
         Script::clone(&self.script())

@@ -63,6 +63,13 @@ pub struct TaskRecord {
     pub body: serde_json::Value,
     /// The create request's headers, raw, in arrival order (names lower-case).
     pub headers: Vec<(String, String)>,
+    /// When the create arrived, Unix ms.
+    #[serde(default)]
+    pub created_unix_ms: u64,
+    /// When the task reached a terminal phase (by its script, a forced finish or a
+    /// cancel), Unix ms, as of the moment this record was read; `None` while unfinished.
+    #[serde(default)]
+    pub finished_unix_ms: Option<u64>,
 }
 
 impl TaskRecord {
@@ -216,6 +223,7 @@ impl Task {
     }
 
     pub(crate) fn record(&self) -> TaskRecord {
+        let finished = self.snapshot().finish_ms;
         TaskRecord {
             provider: self.provider.as_str().to_owned(),
             polls: self.polls.load(Ordering::Relaxed),
@@ -227,6 +235,8 @@ impl Task {
             cancels: self.cancels.load(Ordering::Relaxed),
             body: self.body.clone(),
             headers: self.headers.clone(),
+            created_unix_ms: self.born_unix_ms,
+            finished_unix_ms: finished.map(|ms| self.born_unix_ms.saturating_add(ms)),
         }
     }
 }

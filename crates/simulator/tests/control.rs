@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{sim, timed, Sim, KEY, VERSION};
 use serde_json::{json, Value};
-use taskgate_sim::{Outcome, SimConfig, SimServer, Stats, TaskRecord};
+use taskgate_sim::{max_unfinished_at_once, Outcome, SimConfig, SimServer, Stats, TaskRecord};
 
 async fn sim_with_keys(keys: &[&str]) -> Sim {
     let config = SimConfig {
@@ -136,7 +137,7 @@ async fn counters_count_creates_polls_cancels_and_rejections() {
 async fn task_record_has_the_body_without_sim_and_raw_headers() {
     let s = sim(timed(0, 0, 0)).await;
     let id = s
-        .create_compat(json!({"ratio": "16:9", "sim": {"run_ms": 5}}))
+        .create_compat(json!({"ratio": "16:9", "sim": {"run_ms": 60000}}))
         .await;
     let rec = s.server.task(&id).unwrap();
     assert_eq!(rec.provider, "comet_compat");
@@ -156,6 +157,102 @@ async fn task_record_has_the_body_without_sim_and_raw_headers() {
         404
     );
     assert!(s.server.task("nope").is_none());
+}
+
+fn now_unix_ms() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    u64::try_from(since.as_millis()).unwrap()
+}
+
+/// Lets the wall clock move past the current ms, so spans in a test are ordered strictly.
+async fn tick() {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
+#[tokio::test]
+async fn task_records_hold_create_and_finish_times() {
+    let s = sim(timed(0, 60_000, 0)).await;
+    let before = now_unix_ms();
+    let open = s.create_runway(Value::Null).await;
+    tick().await;
+    let instant = s
+        .create_runway(json!({"sim": {"queued_ms": 0, "run_ms": 0}}))
+        .await;
+    let scripted = s
+        .create_runway(json!({"sim": {"queued_ms": 0, "run_ms": 1000}}))
+        .await;
+    tick().await;
+    let forced = s.create_makevid(Value::Null).await;
+    tick().await;
+    let cancelled = s.create_runway(Value::Null).await;
+    tick().await;
+    assert!(s.server.finish(&forced, Outcome::Fail));
+    tick().await;
+    assert_eq!(
+        s.delete(&format!("/v1/tasks/{cancelled}")).await.status,
+        204
+    );
+    tick().await;
+    let open_too = s.create_makevid(Value::Null).await;
+    common::until(|| async {
+        s.server
+            .task(&scripted)
+            .unwrap()
+            .finished_unix_ms
+            .map(|_| ())
+    })
+    .await;
+    let after = now_unix_ms();
+
+    let rec = |id: &str| s.server.task(id).unwrap();
+    for id in [&open, &instant, &scripted, &forced, &cancelled, &open_too] {
+        let created = rec(id).created_unix_ms;
+        assert!((before..=after).contains(&created), "{id}: {created}");
+    }
+    assert_eq!(rec(&open).finished_unix_ms, None);
+    assert_eq!(rec(&open_too).finished_unix_ms, None);
+    assert_eq!(
+        rec(&instant).finished_unix_ms,
+        Some(rec(&instant).created_unix_ms),
+        "a script of no time ends at its create"
+    );
+    let scripted_end = rec(&scripted).finished_unix_ms.unwrap();
+    assert_eq!(scripted_end, rec(&scripted).created_unix_ms + 1000);
+    for id in [&forced, &cancelled] {
+        let r = rec(id);
+        let end = r.finished_unix_ms.unwrap();
+        assert!(end >= r.created_unix_ms + 5, "{id}: ended after a tick");
+        assert!(end <= after + 5, "{id}: {end} vs {after}");
+        assert_eq!(rec(id), r, "a finished record does not change");
+    }
+
+    // Over HTTP: the same records, plus the id.
+    let list = s.get("/_sim/tasks").await.json();
+    let records: Vec<TaskRecord> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| serde_json::from_value(v.clone()).unwrap())
+        .collect();
+    assert_eq!(records.len(), 6);
+    let by_id: Vec<(String, TaskRecord)> = s.server.tasks();
+    for ((id, mine), (v, over_http)) in by_id
+        .iter()
+        .zip(list.as_array().unwrap().iter().zip(&records))
+    {
+        assert_eq!(v["id"], json!(id));
+        assert_eq!(over_http.created_unix_ms, mine.created_unix_ms);
+        assert_eq!(over_http.finished_unix_ms, mine.finished_unix_ms);
+    }
+    assert!(list[0]["finished_unix_ms"].is_null());
+
+    // open, scripted (for 1 s), forced and cancelled overlap (`instant` never counts);
+    // open_too starts after forced and cancelled ended.
+    assert_eq!(max_unfinished_at_once(&records, None), 4);
+    assert_eq!(max_unfinished_at_once(&records, Some("runway")), 3);
+    assert_eq!(max_unfinished_at_once(&records, Some("makevid")), 1);
+    assert_eq!(s.server.max_unfinished_at_once(Some("runway")), 3);
+    assert_eq!(s.server.max_unfinished_at_once(Some("comet_compat")), 0);
 }
 
 #[tokio::test]

@@ -1,8 +1,13 @@
 //! taskgate-store: where tasks live: one trait, several engines. Every write that can race is a
 //! compare-and-set on `version`, so no code here assumes it is the only replica.
 
+// First: its macros (`task_columns!`, `unfinished!`) serve the engines declared below.
+#[macro_use]
+mod sql;
+
 mod memory;
 mod postgres;
+pub mod queue;
 mod row;
 mod sqlite;
 mod time;
@@ -16,6 +21,9 @@ use taskgate_core::{Task, TaskStatus};
 
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
+pub use queue::{
+    DispatchPolicy, Pick, QueueAhead, QueueEntry, QueueState, SlotLimit, WaitingCount,
+};
 pub use sqlite::SqliteStore;
 
 /// A stored task with what the gateway needs besides the public view.
@@ -34,6 +42,10 @@ pub struct TaskRecord {
     /// Which replica holds the watcher lease, and until when.
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
+    /// Its place in the gateway's queue, until a provider has it.
+    pub queue: Option<QueueEntry>,
+    /// When a provider accepted it (the end of its wait in the gateway's queue).
+    pub dispatched_at: Option<DateTime<Utc>>,
 }
 
 impl TaskRecord {
@@ -48,6 +60,21 @@ impl TaskRecord {
             next_check_at,
             lease_owner: None,
             lease_until: None,
+            queue: None,
+            dispatched_at: None,
+        }
+    }
+
+    /// The provider holding (or about to hold) one of its slots for this task: the task's
+    /// provider, or the one its create is in flight to.
+    pub fn slot_provider(&self) -> Option<&str> {
+        match &self.queue {
+            Some(QueueEntry {
+                state: QueueState::Dispatching { provider },
+                ..
+            }) => Some(provider),
+            Some(_) => None,
+            None => self.task.provider.as_deref(),
         }
     }
 }
@@ -233,6 +260,31 @@ pub trait TaskStore: Send + Sync + 'static {
         provider: &str,
         provider_task_id: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Claims waiting tasks of the gateway's queue for dispatch, in one transaction no other
+    /// claim interleaves with: each gets a slot at the first of its candidates with one free
+    /// under `policy` (never more unfinished tasks at a provider than its `Max`, counting
+    /// every replica's), state `Dispatching`, and a lease to `owner` until `now + lease`
+    /// (`next_check_at` = the lease's end, so a watcher finds it if the owner dies). See
+    /// [`Pick`] for the order. Each returned record carries the new version.
+    async fn claim_dispatch(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        policy: &DispatchPolicy,
+        pick: Pick<'_>,
+    ) -> Result<Vec<TaskRecord>, StoreError>;
+
+    /// What is ahead of a queued task (see [`QueueAhead`]).
+    async fn queue_ahead(&self, record: &TaskRecord) -> Result<QueueAhead, StoreError>;
+
+    /// Waiting tasks by tenant and candidate list: one tenant's, or everyone's.
+    async fn count_waiting(&self, tenant: Option<&str>) -> Result<Vec<WaitingCount>, StoreError>;
+
+    /// Deletes a task whose create failed before any provider took it, if it is still at
+    /// `version`. Whether it did.
+    async fn discard(&self, tenant: &str, id: &str, version: i64) -> Result<bool, StoreError>;
 
     /// Checks the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;

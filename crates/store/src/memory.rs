@@ -9,6 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::queue::{
+    choose, lease_free, DispatchPolicy, Pick, QueueAhead, QueueState, QueueView, WaitingCount,
+    WaitingTask,
+};
 use crate::time::{earlier, later};
 use crate::{
     Delivery, DeliveryOutcome, IdempotencyEntry, ListQuery, Reservation, StatusCount, StoreError,
@@ -36,6 +40,9 @@ struct State {
     deliveries: HashMap<String, Delivery>,
     /// Tenants of tasks created through the pass-through, by `(provider, provider task id)`.
     passthrough_tasks: HashMap<(String, String), String>,
+    /// The queue's virtual times: each tenant's, and the global clock.
+    passes: BTreeMap<String, f64>,
+    clock: f64,
 }
 
 impl MemoryStore {
@@ -74,6 +81,63 @@ impl State {
             .entry(record.tenant)
             .or_default()
             .insert(new_position);
+    }
+}
+
+fn is_waiting(record: &TaskRecord) -> bool {
+    record
+        .queue
+        .as_ref()
+        .is_some_and(|q| q.state == QueueState::Waiting)
+}
+
+/// A waiting task's place in its tenant's line: head first, then priority (higher first),
+/// then `(created_at, id)`.
+fn line_key(record: &TaskRecord) -> (bool, i32, DateTime<Utc>, &str) {
+    let (head, priority) = record
+        .queue
+        .as_ref()
+        .map_or((false, 0), |q| (q.head, q.priority));
+    (!head, -priority, record.task.created_at, &record.task.id)
+}
+
+impl State {
+    /// What a claim's choice reads: every claimable waiting task (the SQL engines load
+    /// fewer, which changes nothing the choice can pick).
+    fn queue_view(&self, now: DateTime<Utc>, pick: Pick<'_>) -> QueueView {
+        let mut running: BTreeMap<String, u64> = BTreeMap::new();
+        for record in self.tasks.values().filter(|r| !r.task.is_terminal()) {
+            if let Some(provider) = record.slot_provider() {
+                *running.entry(provider.to_owned()).or_insert(0) += 1;
+            }
+        }
+        let mut waiting: Vec<&TaskRecord> = self
+            .tasks
+            .values()
+            .filter(|r| is_waiting(r) && !r.task.is_terminal() && lease_free(r.lease_until, now))
+            .filter(|r| match pick {
+                Pick::Fair { .. } => true,
+                Pick::Task { tenant, id } => r.tenant == tenant && r.task.id == id,
+            })
+            .collect();
+        waiting.sort_by(|a, b| (&a.tenant, line_key(a)).cmp(&(&b.tenant, line_key(b))));
+        QueueView {
+            running,
+            waiting: waiting
+                .into_iter()
+                .map(|r| WaitingTask {
+                    tenant: r.tenant.clone(),
+                    id: r.task.id.clone(),
+                    candidates: r
+                        .queue
+                        .as_ref()
+                        .map(|q| q.candidates.clone())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            passes: self.passes.clone(),
+            clock: self.clock,
+        }
     }
 }
 
@@ -144,10 +208,12 @@ impl TaskStore for MemoryStore {
         let mut counts: BTreeMap<(String, &'static str), StatusCount> = BTreeMap::new();
         for record in state.tasks.values().filter(|r| !r.task.is_terminal()) {
             let task = &record.task;
+            // As the SQL engines group their `provider` column: a waiting task's is empty.
+            let provider = record.slot_provider().unwrap_or_default().to_owned();
             counts
-                .entry((task.provider.clone(), task.status.as_str()))
+                .entry((provider.clone(), task.status.as_str()))
                 .or_insert_with(|| StatusCount {
-                    provider: task.provider.clone(),
+                    provider,
                     status: task.status,
                     count: 0,
                 })
@@ -323,10 +389,105 @@ impl TaskStore for MemoryStore {
             return Ok(true);
         }
         let owned = state.tenant_records(tenant).any(|r| {
-            r.task.provider == provider
+            r.task.provider.as_deref() == Some(provider)
                 && r.task.provider_task_id.as_deref() == Some(provider_task_id)
         });
         Ok(owned)
+    }
+
+    async fn claim_dispatch(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        policy: &DispatchPolicy,
+        pick: Pick<'_>,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        let until = later(now, lease);
+        let mut state = self.state();
+        let choice = choose(state.queue_view(now, pick), policy, pick);
+        state.passes = choice.passes;
+        state.clock = choice.clock;
+        let mut claimed = Vec::with_capacity(choice.chosen.len());
+        for chosen in choice.chosen {
+            let Some(record) = state.tasks.get_mut(&chosen.id) else {
+                continue;
+            };
+            if let Some(queue) = record.queue.as_mut() {
+                queue.state = QueueState::Dispatching {
+                    provider: chosen.provider,
+                };
+            }
+            record.lease_owner = Some(owner.to_owned());
+            record.lease_until = Some(until);
+            record.next_check_at = Some(until);
+            record.version += 1;
+            claimed.push(record.clone());
+        }
+        Ok(claimed)
+    }
+
+    async fn queue_ahead(&self, record: &TaskRecord) -> Result<QueueAhead, StoreError> {
+        let Some(entry) = &record.queue else {
+            return Ok(QueueAhead::default());
+        };
+        let state = self.state();
+        let mine = position(record);
+        let mut own = 0;
+        let mut others: BTreeMap<String, u64> = BTreeMap::new();
+        for other in state.tasks.values() {
+            let Some(queue) = &other.queue else {
+                continue;
+            };
+            if queue.candidates != entry.candidates || position(other) >= mine {
+                continue;
+            }
+            if other.tenant != record.tenant {
+                *others.entry(other.tenant.clone()).or_insert(0) += 1;
+            } else if queue.priority >= entry.priority {
+                own += 1;
+            }
+        }
+        Ok(QueueAhead {
+            own,
+            others: others.into_iter().collect(),
+        })
+    }
+
+    async fn count_waiting(&self, tenant: Option<&str>) -> Result<Vec<WaitingCount>, StoreError> {
+        let state = self.state();
+        let mut counts: BTreeMap<(&str, &[String]), u64> = BTreeMap::new();
+        for record in state.tasks.values().filter(|r| is_waiting(r)) {
+            if tenant.is_some_and(|t| t != record.tenant) {
+                continue;
+            }
+            let candidates = record.queue.as_ref().map_or(&[][..], |q| &q.candidates);
+            *counts.entry((&record.tenant, candidates)).or_insert(0) += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((tenant, candidates), count)| WaitingCount {
+                tenant: tenant.to_owned(),
+                candidates: candidates.to_vec(),
+                count,
+            })
+            .collect())
+    }
+
+    async fn discard(&self, tenant: &str, id: &str, version: i64) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let discardable = state.tasks.get(id).is_some_and(|r| {
+            r.tenant == tenant && r.version == version && r.task.provider_task_id.is_none()
+        });
+        if !discardable {
+            return Ok(false);
+        }
+        if let Some(gone) = state.tasks.remove(id) {
+            if let Some(index) = state.by_tenant.get_mut(&gone.tenant) {
+                index.remove(&position(&gone));
+            }
+        }
+        Ok(true)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

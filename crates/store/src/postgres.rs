@@ -3,28 +3,13 @@
 //! compare-and-set on `version`, `ON CONFLICT` on a primary key, or a claim that locks its
 //! rows with `FOR UPDATE SKIP LOCKED`, so no two replicas ever hold the same lease.
 
-/// The columns a [`crate::row::TaskRow`] is read from, in a `SELECT` or a `RETURNING`.
-macro_rules! task_columns {
-    () => {
-        "id, tenant, version, callback_url, refreshed_at, next_check_at, lease_owner, \
-         lease_until, body"
-    };
-}
-
-/// "Not finished", spelled exactly as the partial indexes' `WHERE` in the migrations, so
-/// the planner can match a query to them.
-macro_rules! unfinished {
-    () => {
-        "status NOT IN ('succeeded', 'failed', 'canceled')"
-    };
-}
-
 mod claim;
 mod connect;
 mod deliveries;
 mod error;
 mod idempotency;
 mod ownership;
+mod queue;
 mod tasks;
 
 #[cfg(test)]
@@ -37,8 +22,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::{
-    Delivery, DeliveryOutcome, ListQuery, Reservation, StatusCount, StoreError, TaskRecord,
-    TaskStore,
+    sql, Delivery, DeliveryOutcome, DispatchPolicy, ListQuery, Pick, QueueAhead, Reservation,
+    StatusCount, StoreError, TaskRecord, TaskStore, WaitingCount,
 };
 
 /// Tasks, idempotency keys and the webhook outbox in a PostgreSQL database, shared by every
@@ -169,6 +154,29 @@ impl TaskStore for PostgresStore {
         provider_task_id: &str,
     ) -> Result<bool, StoreError> {
         ownership::owns(&self.pool, tenant, provider, provider_task_id).await
+    }
+
+    async fn claim_dispatch(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        policy: &DispatchPolicy,
+        pick: Pick<'_>,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        queue::claim_dispatch(&self.pool, owner, now, lease, policy, pick).await
+    }
+
+    async fn queue_ahead(&self, record: &TaskRecord) -> Result<QueueAhead, StoreError> {
+        sql::queue::ahead(&self.pool, record, error::from_sqlx).await
+    }
+
+    async fn count_waiting(&self, tenant: Option<&str>) -> Result<Vec<WaitingCount>, StoreError> {
+        sql::queue::count_waiting(&self.pool, tenant, error::from_sqlx).await
+    }
+
+    async fn discard(&self, tenant: &str, id: &str, version: i64) -> Result<bool, StoreError> {
+        sql::queue::discard(&self.pool, tenant, id, version, error::from_sqlx).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

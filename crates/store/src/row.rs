@@ -5,8 +5,29 @@ use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
 use taskgate_core::Task;
 
+use crate::queue::{candidates_text, QueueEntry, QueueState};
 use crate::timestamp::{from_nanos, to_nanos};
 use crate::{Delivery, StoreError, TaskRecord};
+
+/// Writes a new task; binds [`TaskColumns`] in order.
+pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (status, created_at, updated_at, \
+     next_check_at, lease_owner, lease_until, refreshed_at, callback_url, body, id, tenant, \
+     version, provider, provider_task_id, queue_state, priority, queue_head, candidates, \
+     input, dispatched_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+     $18, $19, $20)";
+
+/// The compare-and-set update: binds [`TaskColumns`] in order; `$12` is the version the
+/// caller read. Every column is written, the queue's included, so a plain update moves a
+/// task between waiting, dispatching and dispatched. (PostgreSQL, READ COMMITTED: a
+/// concurrent writer of the same row waits for the first to commit, then finds the version
+/// changed and updates nothing.)
+pub(crate) const UPDATE_TASK: &str = "UPDATE tasks SET status = $1, created_at = $2, \
+     updated_at = $3, next_check_at = $4, lease_owner = $5, lease_until = $6, \
+     refreshed_at = $7, callback_url = $8, body = $9, version = $12 + 1, \
+     provider = $13, provider_task_id = $14, queue_state = $15, priority = $16, \
+     queue_head = $17, candidates = $18, input = $19, dispatched_at = $20 \
+     WHERE id = $10 AND tenant = $11 AND version = $12";
 
 /// What a record is read from: the columns of each engine's `task_columns!()`, in that order.
 #[derive(Debug, sqlx::FromRow)]
@@ -20,6 +41,14 @@ pub(crate) struct TaskRow {
     lease_owner: Option<String>,
     lease_until: Option<i64>,
     body: String,
+    /// The task's provider, or the one a dispatching task's create is in flight to.
+    provider: Option<String>,
+    queue_state: Option<String>,
+    priority: i64,
+    queue_head: i64,
+    candidates: Option<String>,
+    input: Option<String>,
+    dispatched_at: Option<i64>,
 }
 
 impl TaskRow {
@@ -33,6 +62,7 @@ impl TaskRow {
                 self.id, task.id
             )));
         }
+        let queue = self.queue_entry()?;
         Ok(TaskRecord {
             tenant: self.tenant,
             task,
@@ -42,13 +72,52 @@ impl TaskRow {
             next_check_at: self.next_check_at.map(from_nanos),
             lease_owner: self.lease_owner,
             lease_until: self.lease_until.map(from_nanos),
+            queue,
+            dispatched_at: self.dispatched_at.map(from_nanos),
         })
+    }
+
+    /// The queue columns; they mean something only while `queue_state` is set.
+    fn queue_entry(&self) -> Result<Option<QueueEntry>, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("task {}: {what}", self.id));
+        let state = match self.queue_state.as_deref() {
+            None => return Ok(None),
+            Some("waiting") => QueueState::Waiting,
+            Some("dispatching") => QueueState::Dispatching {
+                provider: self
+                    .provider
+                    .clone()
+                    .ok_or_else(|| corrupt("dispatching to no provider"))?,
+            },
+            Some(other) => return Err(corrupt(&format!("queue state {other:?}"))),
+        };
+        let priority =
+            i32::try_from(self.priority).map_err(|_| corrupt("priority out of range"))?;
+        let candidates = self
+            .candidates
+            .as_deref()
+            .ok_or_else(|| corrupt("queued without candidates"))?;
+        let candidates =
+            serde_json::from_str(candidates).map_err(|e| corrupt(&format!("candidates: {e}")))?;
+        let input = self
+            .input
+            .clone()
+            .ok_or_else(|| corrupt("queued without input"))?;
+        Ok(Some(QueueEntry {
+            state,
+            priority,
+            candidates,
+            head: self.queue_head != 0,
+            input,
+        }))
     }
 }
 
-/// Everything a write stores for a record, bound as parameters 1 to 12 in this order:
+/// Everything a write stores for a record, bound as parameters 1 to 20 in this order:
 /// status, created_at, updated_at, next_check_at, lease_owner, lease_until, refreshed_at,
-/// callback_url, body, id, tenant, version.
+/// callback_url, body, id, tenant, version, provider, provider_task_id, queue_state,
+/// priority, queue_head, candidates, input, dispatched_at ([`INSERT_TASK`],
+/// [`UPDATE_TASK`]).
 pub(crate) struct TaskColumns {
     status: &'static str,
     created_at: i64,
@@ -63,13 +132,22 @@ pub(crate) struct TaskColumns {
     tenant: String,
     version: i64,
     /// Who owns a provider task (the pass-through on a shared key looks tasks up by these).
-    provider: String,
+    /// `provider` is also whose slot the task holds: [`TaskRecord::slot_provider`].
+    provider: Option<String>,
     provider_task_id: Option<String>,
+    /// NULL, or the queue's columns (see migration 0004).
+    queue_state: Option<&'static str>,
+    priority: i64,
+    queue_head: i64,
+    candidates: Option<String>,
+    input: Option<String>,
+    dispatched_at: Option<i64>,
 }
 
 impl TaskColumns {
     pub(crate) fn of(record: &TaskRecord) -> Result<TaskColumns, StoreError> {
         let task = &record.task;
+        let queue = record.queue.as_ref();
         let body = serde_json::to_string(task)
             .map_err(|e| StoreError::Corrupt(format!("task {}: not serializable: {e}", task.id)))?;
         Ok(TaskColumns {
@@ -85,8 +163,14 @@ impl TaskColumns {
             id: task.id.clone(),
             tenant: record.tenant.clone(),
             version: record.version,
-            provider: task.provider.clone(),
+            provider: record.slot_provider().map(str::to_owned),
             provider_task_id: task.provider_task_id.clone(),
+            queue_state: queue.map(|q| q.state.as_str()),
+            priority: queue.map_or(0, |q| i64::from(q.priority)),
+            queue_head: queue.map_or(0, |q| i64::from(q.head)),
+            candidates: queue.map(|q| candidates_text(&q.candidates)),
+            input: queue.map(|q| q.input.clone()),
+            dispatched_at: record.dispatched_at.map(to_nanos),
         })
     }
 
@@ -97,6 +181,7 @@ impl TaskColumns {
     where
         DB: Database,
         &'static str: Encode<'q, DB> + Type<DB>,
+        Option<&'static str>: Encode<'q, DB> + Type<DB>,
         i64: Encode<'q, DB> + Type<DB>,
         Option<i64>: Encode<'q, DB> + Type<DB>,
         String: Encode<'q, DB> + Type<DB>,
@@ -117,6 +202,12 @@ impl TaskColumns {
             .bind(self.version)
             .bind(self.provider)
             .bind(self.provider_task_id)
+            .bind(self.queue_state)
+            .bind(self.priority)
+            .bind(self.queue_head)
+            .bind(self.candidates)
+            .bind(self.input)
+            .bind(self.dispatched_at)
     }
 }
 

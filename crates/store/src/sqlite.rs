@@ -2,22 +2,6 @@
 //! anyway) and a few readers over WAL; every commit is fsynced (`synchronous=FULL`), so a
 //! task whose create was answered survives a SIGKILL or a power cut right after.
 
-/// The columns a [`crate::row::TaskRow`] is read from, in a `SELECT` or a `RETURNING`.
-macro_rules! task_columns {
-    () => {
-        "id, tenant, version, callback_url, refreshed_at, next_check_at, lease_owner, \
-         lease_until, body"
-    };
-}
-
-/// "Not finished", spelled exactly as the partial indexes' `WHERE` in the migrations:
-/// SQLite only uses a partial index when the query repeats that term.
-macro_rules! unfinished {
-    () => {
-        "status NOT IN ('succeeded', 'failed', 'canceled')"
-    };
-}
-
 mod claim;
 mod connect;
 mod deliveries;
@@ -25,6 +9,7 @@ mod error;
 mod group_commit;
 mod idempotency;
 mod ownership;
+mod queue;
 mod tasks;
 
 #[cfg(test)]
@@ -38,8 +23,8 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use crate::{
-    Delivery, DeliveryOutcome, ListQuery, Reservation, StatusCount, StoreError, TaskRecord,
-    TaskStore,
+    sql, Delivery, DeliveryOutcome, DispatchPolicy, ListQuery, Pick, QueueAhead, Reservation,
+    StatusCount, StoreError, TaskRecord, TaskStore, WaitingCount,
 };
 
 /// Tasks and idempotency keys in an SQLite database file.
@@ -187,6 +172,29 @@ impl TaskStore for SqliteStore {
         provider_task_id: &str,
     ) -> Result<bool, StoreError> {
         ownership::owns(&self.reader, tenant, provider, provider_task_id).await
+    }
+
+    async fn claim_dispatch(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        policy: &DispatchPolicy,
+        pick: Pick<'_>,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        queue::claim_dispatch(&self.writer, owner, now, lease, policy, pick).await
+    }
+
+    async fn queue_ahead(&self, record: &TaskRecord) -> Result<QueueAhead, StoreError> {
+        sql::queue::ahead(&self.reader, record, error::from_sqlx).await
+    }
+
+    async fn count_waiting(&self, tenant: Option<&str>) -> Result<Vec<WaitingCount>, StoreError> {
+        sql::queue::count_waiting(&self.reader, tenant, error::from_sqlx).await
+    }
+
+    async fn discard(&self, tenant: &str, id: &str, version: i64) -> Result<bool, StoreError> {
+        sql::queue::discard(&self.writer, tenant, id, version, error::from_sqlx).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -50,6 +50,19 @@ macro_rules! conformance {
                 ownership::a_provider_task_id_set_by_an_update_is_owned,
                 ownership::a_passthrough_task_keeps_its_first_owner,
                 ownership::a_nul_in_metadata_does_not_stop_ownership,
+                queue::queue_fields_round_trip,
+                queue::claim_respects_max_counting_tasks_at_the_provider,
+                queue::claim_takes_candidates_in_their_order,
+                queue::closed_and_unknown_providers_take_nothing,
+                queue::claim_stops_at_its_limit,
+                queue::weights_share_single_slots_two_to_one,
+                queue::a_tenants_line_is_head_then_priority_then_age,
+                queue::a_leased_waiting_task_is_not_claimed,
+                queue::a_named_task_is_claimed_alone,
+                queue::a_claimed_record_is_dispatching_under_a_lease,
+                queue::queue_ahead_counts_older_tasks_for_the_same_providers,
+                queue::count_waiting_groups_by_tenant_and_candidates,
+                queue::discard_deletes_an_unsent_task_at_its_version,
             );
         }
     };

@@ -33,6 +33,29 @@ pub(crate) fn duration(
     }
 }
 
+/// A count or size within `min..=max`, or `default` when absent.
+pub(crate) fn bounded<T>(
+    raw: Option<u64>,
+    default: T,
+    (min, max): (T, T),
+    path: &str,
+    problems: &mut Problems,
+) -> Option<T>
+where
+    T: TryFrom<u64> + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(n) = raw else {
+        return Some(default);
+    };
+    match T::try_from(n) {
+        Ok(n) if min <= n && n <= max => Some(n),
+        _ => {
+            problems.add(path, format!("must be from {min} to {max}"));
+            None
+        }
+    }
+}
+
 pub(crate) fn socket_addr(
     raw: Option<&str>,
     default: SocketAddr,

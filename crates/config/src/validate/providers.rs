@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use taskgate_core::{AdapterSettings, ProviderKind, ProviderSettings, Secret};
 
-use super::fields::{duration, http_url, name, rate_limit, secret, NameRule};
+use super::fields::{bounded, duration, http_url, name, rate_limit, secret, NameRule};
 use crate::problems::{self, Problems};
 use crate::raw::{RawCircuit, RawProvider};
-use crate::ready::{CircuitSettings, ProviderConfig};
+use crate::ready::{CircuitSettings, ProviderConfig, MAX_CONCURRENT};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_RETRIES: u32 = 2;
@@ -130,6 +130,17 @@ fn provider(
     if let Some(version) = raw.runway_version.as_deref() {
         runway_version(version, kind, &at("runway_version"), problems);
     }
+    let max_concurrent = match raw.max_concurrent {
+        None => Some(None),
+        Some(n) => bounded(
+            Some(n.0),
+            1,
+            (1, MAX_CONCURRENT),
+            &at("max_concurrent"),
+            problems,
+        )
+        .map(Some),
+    };
     if problems.len() != before {
         return None;
     }
@@ -151,6 +162,7 @@ fn provider(
         },
         limit_wait: limit_wait?,
         circuit: circuit?,
+        max_concurrent: max_concurrent?,
     })
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use taskgate_core::Secret;
 
-use super::fields::{duration, http_url, socket_addr};
+use super::fields::{bounded, duration, http_url, socket_addr};
 use crate::problems::Problems;
 use crate::raw::{RawCluster, RawServer, RawStore, RawTasks, RawWebhooks};
 use crate::ready::{
@@ -102,26 +102,6 @@ pub(crate) fn server(raw: &RawServer, problems: &mut Problems) -> Option<ServerC
         max_header_bytes: max_header_bytes?,
         shutdown_grace: shutdown_grace?,
     })
-}
-
-/// A count or size within `min..=max`, or `default` when absent.
-fn bounded(
-    raw: Option<u64>,
-    default: usize,
-    (min, max): (usize, usize),
-    path: &str,
-    problems: &mut Problems,
-) -> Option<usize> {
-    let Some(n) = raw else {
-        return Some(default);
-    };
-    match usize::try_from(n) {
-        Ok(n) if (min..=max).contains(&n) => Some(n),
-        _ => {
-            problems.add(path, format!("must be from {min} to {max}"));
-            None
-        }
-    }
 }
 
 pub(crate) fn store(raw: &RawStore, problems: &mut Problems) -> Option<StoreConfig> {
@@ -276,11 +256,13 @@ pub(crate) fn tasks(raw: &RawTasks, problems: &mut Problems) -> Option<TaskTimin
     let not_found_grace = field(&raw.not_found_grace, d.not_found_grace, "not_found_grace");
     let watch_every = field(&raw.watch_every, d.watch_every, "watch_every");
     let give_up_after = field(&raw.give_up_after, d.give_up_after, "give_up_after");
+    let max_queued_for = field(&raw.max_queued_for, d.max_queued_for, "max_queued_for");
     Some(TaskTimings {
         refresh_after: refresh_after?,
         not_found_grace: not_found_grace?,
         watch_every: watch_every?,
         give_up_after: give_up_after?,
+        max_queued_for: max_queued_for?,
     })
 }
 

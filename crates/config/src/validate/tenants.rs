@@ -7,13 +7,13 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use taskgate_core::{ProviderKind, Secret};
 
-use super::fields::{name, rate_limit, NameRule};
+use super::fields::{bounded, name, rate_limit, NameRule};
 use super::hosts::callback_hosts;
 use super::routes::{routes, upstream_keys};
 use crate::keys::parse_key_hash;
 use crate::problems::{self, Problems};
 use crate::raw::RawTenant;
-use crate::ready::TenantConfig;
+use crate::ready::{TenantConfig, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_WEIGHT, MAX_QUEUE_WEIGHT};
 
 const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
 
@@ -65,6 +65,15 @@ fn tenant(
     if raw.max_unfinished_tasks == Some(0) {
         problems.add(&at("max_unfinished_tasks"), "must be greater than 0");
     }
+    let queue_weight = bounded(
+        raw.queue_weight.map(|n| n.0),
+        DEFAULT_QUEUE_WEIGHT,
+        (1, MAX_QUEUE_WEIGHT),
+        &at("queue_weight"),
+        problems,
+    );
+    // Any count (0: none of this tenant's tasks may wait); others fail as types.
+    let max_queued = raw.max_queued.map_or(DEFAULT_MAX_QUEUED, |n| n.0);
     let webhook_secret = match raw.webhook_secret.as_deref() {
         None => Some(None),
         Some(text) => webhook_secret(text, &at("webhook_secret"), problems).map(Some),
@@ -91,6 +100,8 @@ fn tenant(
         key_hashes: key_hashes?,
         rate_limit: limit?,
         max_unfinished_tasks: raw.max_unfinished_tasks,
+        queue_weight: queue_weight?,
+        max_queued,
         webhook_secret: webhook_secret?,
         routes: routes?,
         upstream_keys: upstream_keys?,

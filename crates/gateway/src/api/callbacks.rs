@@ -40,14 +40,17 @@ pub async fn provider_callback(
         .get(&tenant, &id)
         .await?
         .ok_or_else(ApiError::task_not_found)?;
-    let valid = runtime
-        .provider(&record.task.provider)
+    // A provider may call back before its create's answer is recorded: the provider the
+    // create went to is the one whose key signed the token.
+    let valid = record
+        .slot_provider()
+        .and_then(|name| runtime.provider(name))
         .is_some_and(|p| callback_token::matches(p.key(None), &tenant, &id, &token));
     if !valid {
         // Exactly as for an unknown task: a wrong token teaches nothing.
         return Err(ApiError::task_not_found());
     }
-    if !record.task.is_terminal() {
+    if !record.task.is_terminal() && record.queue.is_none() {
         let work = refresh::refresh(state.clone(), runtime, record, Asker::Watcher);
         let state = state.clone();
         tokio::spawn(async move {

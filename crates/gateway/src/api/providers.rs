@@ -5,9 +5,13 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use taskgate_core::TaskType;
 
+use std::collections::BTreeMap;
+
 use crate::api::openapi::responses::{
     GatewayTimeout, HeaderFieldsTooLarge, Internal, RequestTimeout, TooManyRequests, Unauthorized,
+    Unavailable,
 };
+use crate::error::ApiError;
 use crate::layers::auth::Caller;
 use crate::state::AppState;
 use crate::traffic::circuit::CircuitState;
@@ -24,6 +28,13 @@ pub struct ProviderView {
     pub can_cancel: bool,
     /// `healthy` or `unhealthy` (circuit open).
     pub health: &'static str,
+    /// `providers.X.max_concurrent`: unfinished tasks it may hold at once, all tenants and
+    /// replicas together; `null` without a limit.
+    pub max_concurrent: Option<u32>,
+    /// Unfinished tasks there now, all tenants.
+    pub running: u64,
+    /// This tenant's tasks waiting in the gateway's queue for it.
+    pub queued: u64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -46,15 +57,26 @@ pub struct ProviderList {
         (status = 429, response = TooManyRequests),
         (status = 431, response = HeaderFieldsTooLarge),
         (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
         (status = 504, response = GatewayTimeout),
     ),
     security(("bearer" = [])))]
 pub async fn list_providers(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Json<ProviderList> {
+) -> Result<Json<ProviderList>, ApiError> {
     let now = tokio::time::Instant::now();
     let tenant = caller.tenant_config();
+    let mut running: BTreeMap<String, u64> = BTreeMap::new();
+    for count in state.store.count_unfinished_by_provider().await? {
+        *running.entry(count.provider).or_default() += count.count;
+    }
+    let mut queued: BTreeMap<String, u64> = BTreeMap::new();
+    for count in state.store.count_waiting(Some(&caller.tenant)).await? {
+        for provider in count.candidates {
+            *queued.entry(provider).or_default() += count.count;
+        }
+    }
     let data = caller
         .runtime
         .providers
@@ -71,11 +93,19 @@ pub async fn list_providers(
                     Some(CircuitState::Open | CircuitState::HalfOpen) => "unhealthy",
                     _ => "healthy",
                 },
+                max_concurrent: caller
+                    .runtime
+                    .config
+                    .providers
+                    .get(name)
+                    .and_then(|p| p.max_concurrent),
+                running: running.get(name).copied().unwrap_or(0),
+                queued: queued.get(name).copied().unwrap_or(0),
             }
         })
         .collect();
-    Json(ProviderList {
+    Ok(Json(ProviderList {
         object: "list",
         data,
-    })
+    }))
 }

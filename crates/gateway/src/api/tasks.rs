@@ -16,6 +16,7 @@ use crate::api::openapi::responses::{
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, JsonBody};
 use crate::layers::auth::Caller;
+use crate::queue::place;
 use crate::state::AppState;
 use crate::tasks::list::{ListParams, TaskList};
 use crate::tasks::{cancel, create, list, read};
@@ -118,6 +119,7 @@ pub async fn get_task(
     }
     let (task, stale) = read::read(&state, &caller, &id).await?;
     let task = read::wait_for_end(&state, &caller, task, wait).await?;
+    let task = place::fill(&state, &caller.runtime, &caller.tenant, task).await?;
     let mut response = json_response(state.finished.json(&caller.tenant, &task));
     if let Some(stale) = stale {
         response

@@ -18,6 +18,7 @@ pub fn spawn(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()
     let mut loops = vec![
         tokio::spawn(watcher::run(state.clone(), stop.clone())),
         tokio::spawn(webhooks::run(state.clone(), stop.clone())),
+        tokio::spawn(crate::queue::dispatcher::run(state.clone(), stop.clone())),
     ];
     if let Some(cluster) = &state.cluster {
         loops.push(tokio::spawn(crate::cluster::heartbeat::run(

@@ -56,6 +56,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                     let state = state.clone();
                     let runtime = runtime.clone();
                     tokio::spawn(async move {
+                        if record.queue.is_some() {
+                            crate::queue::dispatch::expire(&state, &runtime, record).await;
+                            drop(slot);
+                            return;
+                        }
                         let id = record.task.id.clone();
                         let work = refresh::refresh(state.clone(), runtime, record, Asker::Watcher);
                         if let Some(Err(e)) = state.refreshes.run(&id, work).await {

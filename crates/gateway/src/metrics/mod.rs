@@ -21,6 +21,12 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Seconds waited in the gateway's queue: from a free slot at once to the default
+/// `tasks.max_queued_for` of an hour.
+const QUEUE_WAIT_BUCKETS: [f64; 12] = [
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -62,6 +68,11 @@ struct LimitLabels {
 pub(crate) struct TaskLabels {
     pub provider: String,
     pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TenantLabels {
+    pub tenant: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,6 +119,9 @@ pub struct Metrics {
     webhook_deliveries: Family<OutcomeLabels, Counter>,
     pub(crate) tasks: Family<TaskLabels, Gauge>,
     pub(crate) circuit_state: Family<ProviderLabels, Gauge>,
+    pub(crate) queue_depth: Family<TenantLabels, Gauge>,
+    pub(crate) provider_in_flight: Family<ProviderLabels, Gauge>,
+    queue_wait: Histogram,
     redis_up: Family<ReplicaLabels, Gauge>,
     replicas_seen: Family<ReplicaLabels, Gauge>,
     /// Scrapes refresh the gauges then encode; one at a time, so none sees half of another.
@@ -150,6 +164,9 @@ impl Metrics {
         let webhook_deliveries = Family::default();
         let tasks = Family::default();
         let circuit_state = Family::default();
+        let queue_depth = Family::default();
+        let provider_in_flight = Family::default();
+        let queue_wait = Histogram::new(QUEUE_WAIT_BUCKETS);
         let redis_up = Family::default();
         let replicas_seen = Family::default();
         // Counter names omit `_total`: the encoder appends it.
@@ -194,6 +211,21 @@ impl Metrics {
             circuit_state.clone(),
         );
         registry.register(
+            "taskgate_queue_depth",
+            "Tasks waiting in the gateway's queue, by tenant (at scrape time)",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "taskgate_queue_wait_seconds",
+            "Time from create to a provider accepting the task (the wait in the gateway's queue)",
+            queue_wait.clone(),
+        );
+        registry.register(
+            "taskgate_provider_in_flight",
+            "Unfinished tasks holding a slot at each provider, all replicas (at scrape time)",
+            provider_in_flight.clone(),
+        );
+        registry.register(
             "taskgate_cluster_redis_up",
             "With cluster.redis_url: 1 while Redis answers (global limits), 0 while limits are local shares",
             redis_up.clone(),
@@ -213,6 +245,9 @@ impl Metrics {
             webhook_deliveries,
             tasks,
             circuit_state,
+            queue_depth,
+            provider_in_flight,
+            queue_wait,
             redis_up,
             replicas_seen,
             scrape_lock: tokio::sync::Mutex::new(()),
@@ -273,6 +308,11 @@ impl Metrics {
 
     /// One webhook delivery attempt; `outcome` is a low-cardinality word: `delivered`,
     /// `retry`, `failed` or `refused` (never a URL or a message).
+    /// A task left the gateway's queue for a provider after `waited` since its create.
+    pub fn queue_wait(&self, waited: Duration) {
+        self.queue_wait.observe(waited.as_secs_f64());
+    }
+
     pub fn webhook_delivery(&self, outcome: &str) {
         self.webhook_deliveries
             .get_or_create(&OutcomeLabels {

@@ -4,7 +4,7 @@
 use taskgate_core::TaskStatus;
 use tokio::time::Instant;
 
-use super::{ProviderLabels, TaskLabels};
+use super::{ProviderLabels, TaskLabels, TenantLabels};
 use crate::state::AppState;
 use crate::traffic::circuit::CircuitState;
 
@@ -46,7 +46,17 @@ pub async fn refresh_gauges(state: &AppState) {
             return;
         }
     };
+    let waiting = state.store.count_waiting(None).await;
     metrics.tasks.clear();
+    metrics.provider_in_flight.clear();
+    for name in runtime.config.providers.keys() {
+        metrics
+            .provider_in_flight
+            .get_or_create(&ProviderLabels {
+                provider: name.clone(),
+            })
+            .set(0);
+    }
     for name in runtime.config.providers.keys() {
         for status in UNFINISHED {
             metrics
@@ -58,7 +68,37 @@ pub async fn refresh_gauges(state: &AppState) {
                 .set(0);
         }
     }
-    for count in counts {
+    for count in counts.iter().filter(|c| !c.provider.is_empty()) {
+        metrics
+            .provider_in_flight
+            .get_or_create(&ProviderLabels {
+                provider: count.provider.clone(),
+            })
+            .inc_by(i64::try_from(count.count).unwrap_or(i64::MAX));
+    }
+    metrics.queue_depth.clear();
+    for name in runtime.config.tenants.keys() {
+        metrics
+            .queue_depth
+            .get_or_create(&TenantLabels {
+                tenant: name.clone(),
+            })
+            .set(0);
+    }
+    match waiting {
+        Ok(waiting) => {
+            for count in waiting {
+                metrics
+                    .queue_depth
+                    .get_or_create(&TenantLabels {
+                        tenant: count.tenant,
+                    })
+                    .inc_by(i64::try_from(count.count).unwrap_or(i64::MAX));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count queued tasks"),
+    }
+    for count in counts.into_iter().filter(|c| !c.provider.is_empty()) {
         metrics
             .tasks
             .get_or_create(&TaskLabels {

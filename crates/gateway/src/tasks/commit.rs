@@ -28,12 +28,28 @@ pub async fn commit(
         _ => state.store.update(next).await?,
     };
     if version.is_some() {
+        if finished_now {
+            freed_slot(state, next);
+        }
         state.events.publish(&next.task);
         if let Some(cluster) = &state.cluster {
             crate::cluster::events::publish(cluster, &next.task).await;
         }
     }
     Ok(version)
+}
+
+/// A task that held a provider slot just ended: the queue may send the next one, and its
+/// time in the slot feeds the queue's estimates.
+fn freed_slot(state: &AppState, record: &TaskRecord) {
+    let Some(dispatched_at) = record.dispatched_at else {
+        return;
+    };
+    if let Some(provider) = &record.task.provider {
+        let held = (Utc::now() - dispatched_at).to_std().unwrap_or_default();
+        state.durations.record(provider, held);
+    }
+    state.queue_ready.notify_one();
 }
 
 fn delivery(record: &TaskRecord, url: &str) -> Delivery {

@@ -6,20 +6,24 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use taskgate_config::TenantConfig;
-use taskgate_core::{CreateOptions, FailureClass, Task, TaskInput, TaskType, UpstreamError};
-use taskgate_store::{Reservation, TaskRecord};
+use taskgate_core::{FailureClass, Task, TaskInput, TaskType, UpstreamError};
+use taskgate_store::{IdempotencyEntry, Pick, QueueEntry, QueueState, Reservation, TaskRecord};
 
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
 use crate::lifecycle::callback_target::TargetPolicy;
 use crate::state::AppState;
-use crate::tasks::callback_token;
-use crate::traffic::upstream::CallError;
+use crate::queue::dispatch::{self, CreateFailure, Dispatched, Mode};
+use crate::queue::policy::{dispatch_policy, queueable};
+use crate::queue::{dispatcher, place};
+use crate::tasks::refresh::to_chrono;
 
 /// How long an `Idempotency-Key` binds its request.
 pub const IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+pub const MIN_PRIORITY: i32 = -10;
+pub const MAX_PRIORITY: i32 = 10;
 
 /// The create request body (`API.md`, "Task types and input"). Its OpenAPI schema, one
 /// object per type, is in `api::openapi::create_body`.
@@ -40,6 +44,10 @@ pub struct CreateTaskRequest {
     /// Free-form, returned with the task.
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
+    /// Order within the tenant's tasks waiting in the gateway's queue: −10 to 10, higher
+    /// first; default 0.
+    #[serde(default)]
+    pub priority: Option<i32>,
 }
 
 /// A created (or idempotently replayed) task.
@@ -56,7 +64,7 @@ pub async fn create(
     let request: CreateTaskRequest = serde_json::from_value(raw_body.clone())
         .map_err(|e| ApiError::InvalidRequest(format!("invalid create request: {e}")))?;
     let tenant = caller.tenant_config().ok_or(ApiError::Unauthorized)?;
-    let input = TaskInput::parse(request.task_type, &request.input)
+    TaskInput::parse(request.task_type, &request.input)
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     if let Some(url) = &request.callback_url {
         let policy = TargetPolicy::new(
@@ -77,19 +85,17 @@ pub async fn create(
             "metadata: must be at most {MAX_METADATA_BYTES} bytes of JSON"
         )));
     }
+    if let Some(priority) = request.priority {
+        if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
+            return Err(ApiError::InvalidRequest(format!(
+                "priority: must be an integer from {MIN_PRIORITY} to {MAX_PRIORITY}"
+            )));
+        }
+    }
     let candidates = candidates(caller, tenant, &request)?;
 
     let Some(key) = idempotency_key else {
-        return create_upstream(
-            state,
-            caller,
-            tenant,
-            &request,
-            &input,
-            &candidates,
-            metadata,
-        )
-        .await;
+        return submit(state, caller, tenant, &request, candidates, metadata, None).await;
     };
     check_idempotency_key(key)?;
     let hash = hex::encode(Sha256::digest(
@@ -117,24 +123,33 @@ pub async fn create(
             .ok_or_else(ApiError::task_not_found)?;
         return Ok(Created { task: record.task });
     }
-    let created = create_upstream(
+    let created = submit(
         state,
         caller,
         tenant,
         &request,
-        &input,
-        &candidates,
+        candidates,
         metadata,
+        Some(key),
     )
     .await;
-    match &created {
-        Ok(c) => {
-            state
-                .store
-                .complete_idempotency(&caller.tenant, key, &c.task.id)
-                .await?
+    if created.is_err() {
+        // Released unless a task holds it (a create whose outcome is unknown keeps its key,
+        // so a retry cannot send it twice).
+        let bound = state
+            .store
+            .reserve_idempotency(&caller.tenant, key, &hash, Utc::now(), IDEMPOTENCY_TTL)
+            .await;
+        let holds_task = matches!(
+            bound,
+            Ok(Reservation::Existing(IdempotencyEntry {
+                task_id: Some(_),
+                ..
+            }))
+        );
+        if !holds_task {
+            state.store.release_idempotency(&caller.tenant, key).await?;
         }
-        Err(_) => state.store.release_idempotency(&caller.tenant, key).await?,
     }
     created
 }
@@ -207,87 +222,168 @@ fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
-async fn create_upstream(
+/// Stores the task first (so nothing accepted is ever lost), then sends it upstream when
+/// a slot is free for it now, else leaves it waiting in the gateway's queue.
+async fn submit(
     state: &AppState,
     caller: &Caller,
     tenant: &TenantConfig,
     request: &CreateTaskRequest,
-    input: &TaskInput,
-    candidates: &[String],
+    candidates: Vec<String>,
     metadata: Map<String, Value>,
+    idempotency_key: Option<&str>,
 ) -> Result<Created, ApiError> {
+    let runtime = &caller.runtime;
     let _slot = reserve_unfinished_slot(state, caller, tenant).await?;
-    let task_id = format!("task_{}", ulid::Ulid::new());
-    let mut last_error: Option<ApiError> = None;
-    let mut all_open = true;
-    for name in candidates {
-        let Some(upstream) = state.upstream(&caller.runtime, name) else {
-            continue;
-        };
-        if !upstream.provider.capabilities().runs(request.task_type) {
-            continue;
+    let queues = queueable(runtime, &candidates);
+    if queues {
+        check_max_queued(state, caller, tenant).await?;
+    }
+    let now = Utc::now();
+    let id = format!("task_{}", ulid::Ulid::new());
+    let task = Task::waiting(id.clone(), request.task_type, metadata, now);
+    let mut record = TaskRecord::new(caller.tenant.clone(), task, request.callback_url.clone());
+    let lease = dispatch::lease(runtime, &candidates);
+    let first = candidates.first().cloned().unwrap_or_default();
+    let entry = QueueEntry {
+        state: QueueState::Waiting,
+        priority: request.priority.unwrap_or(0),
+        candidates,
+        head: false,
+        input: request.input.to_string(),
+    };
+    if queues {
+        record.queue = Some(entry);
+        record.next_check_at = Some(dispatch::queue_deadline(runtime, &record));
+    } else {
+        // Nothing to count: the create is this replica's from the start, as a claim would
+        // make it.
+        record.queue = Some(QueueEntry {
+            state: QueueState::Dispatching { provider: first },
+            ..entry
+        });
+        record.lease_owner = Some(state.replica_id.clone());
+        record.lease_until = Some(now + to_chrono(lease));
+        record.next_check_at = record.lease_until;
+    }
+    state.store.insert(&record).await?;
+    if let Some(key) = idempotency_key {
+        state
+            .store
+            .complete_idempotency(&caller.tenant, key, &id)
+            .await?;
+    }
+    let claimed = if queues {
+        claim_with_others(state, runtime, &record, lease).await?
+    } else {
+        Some(record.clone())
+    };
+    let Some(claimed) = claimed else {
+        tracing::info!(task = %id, "task queued");
+        return Ok(Created {
+            task: place::task_of(state, runtime, &record).await?,
+        });
+    };
+    match dispatch::dispatch(state, runtime, claimed, Mode::Inline).await {
+        Dispatched::Accepted(record) => Ok(Created { task: record.task }),
+        Dispatched::Waiting(record) => Ok(Created {
+            task: place::task_of(state, runtime, &record).await?,
+        }),
+        Dispatched::NotCreated { record, failure } => {
+            // Nothing reached a provider: as if the create never happened.
+            state
+                .store
+                .discard(&caller.tenant, &id, record.version)
+                .await?;
+            // Its idempotency key is released by the caller.
+            Err(create_error(request, failure))
         }
-        let key = tenant.upstream_keys.get(name);
-        // Providers that take a callback get the gateway's own, when it has a public address.
-        let options = CreateOptions {
-            callback_url: caller
-                .runtime
-                .config
-                .server
-                .public_url
-                .as_ref()
-                .map(|public| {
-                    callback_token::url(
-                        public,
-                        upstream.provider.key(None),
-                        &caller.tenant,
-                        &task_id,
-                    )
-                }),
-        };
-        let outcome = upstream.create(input, &options, key).await;
-        if !matches!(outcome, Err(CallError::CircuitOpen)) {
-            all_open = false;
-        }
-        match outcome {
-            Ok(provider_task_id) => {
-                let ids = (task_id, provider_task_id);
-                return store_created(state, caller, request, name, ids, metadata).await;
-            }
-            Err(CallError::CircuitOpen) => {
-                tracing::info!(provider = %name, "circuit open; trying the next provider");
-            }
-            Err(CallError::RateLimited { retry_after }) => {
-                tracing::info!(provider = %name, "provider rate budget spent; trying the next provider");
-                last_error = Some(ApiError::RateLimited {
-                    message: format!("provider {name} is at its rate limit"),
-                    retry_after,
-                });
-            }
-            Err(CallError::Unsupported(e)) => {
-                tracing::info!(provider = %name, reason = %e, "provider cannot express this input; trying the next");
-                last_error = Some(ApiError::InvalidRequest(e.to_string()));
-            }
-            Err(CallError::Upstream(e)) => {
-                tracing::warn!(provider = %name, class = e.class.as_str(), status = ?e.http_status, error = %e.message, "create failed upstream");
-                last_error = Some(upstream_api_error(name, &e));
-                if !e.certainly_not_created() {
-                    break;
-                }
-            }
+        Dispatched::Unknown { failure, .. } => Err(create_error(request, failure)),
+        Dispatched::Lost => {
+            let record = state
+                .store
+                .get(&caller.tenant, &id)
+                .await?
+                .ok_or_else(ApiError::task_not_found)?;
+            Ok(Created {
+                task: place::task_of(state, runtime, &record).await?,
+            })
         }
     }
-    if all_open && !candidates.is_empty() {
-        return Err(ApiError::Unavailable(
+}
+
+/// Runs a claim for the queue (fair between tenants: tasks already waiting go first),
+/// sends the others it took in the background, and returns ours if it was among them.
+async fn claim_with_others(
+    state: &AppState,
+    runtime: &std::sync::Arc<crate::runtime::Runtime>,
+    record: &TaskRecord,
+    lease: std::time::Duration,
+) -> Result<Option<TaskRecord>, ApiError> {
+    let policy = dispatch_policy(state, runtime);
+    let claimed = state
+        .store
+        .claim_dispatch(
+            &state.replica_id,
+            Utc::now(),
+            lease,
+            &policy,
+            Pick::Fair {
+                limit: dispatcher::BATCH,
+            },
+        )
+        .await?;
+    let mut ours = None;
+    for other in claimed {
+        if other.task.id == record.task.id {
+            ours = Some(other);
+        } else {
+            dispatcher::spawn(state, runtime, other);
+        }
+    }
+    Ok(ours)
+}
+
+/// `tenants.X.max_queued`: tasks of the tenant already waiting in the gateway's queue.
+async fn check_max_queued(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &TenantConfig,
+) -> Result<(), ApiError> {
+    let waiting: u64 = state
+        .store
+        .count_waiting(Some(&caller.tenant))
+        .await?
+        .iter()
+        .map(|c| c.count)
+        .sum();
+    if waiting >= tenant.max_queued {
+        return Err(ApiError::ConcurrencyLimited);
+    }
+    Ok(())
+}
+
+/// What the client hears about a create that reached no provider (or whose outcome is
+/// unknown): the same answers as before the queue.
+fn create_error(request: &CreateTaskRequest, failure: CreateFailure) -> ApiError {
+    match failure {
+        CreateFailure::RateLimited {
+            provider,
+            retry_after,
+        } => ApiError::RateLimited {
+            message: format!("provider {provider} is at its rate limit"),
+            retry_after,
+        },
+        CreateFailure::Unhealthy => ApiError::Unavailable(
             "every provider for this task type is unhealthy; try again later".into(),
-        ));
-    }
-    Err(last_error.unwrap_or_else(|| {
-        ApiError::UnsupportedTaskType(format!(
+        ),
+        CreateFailure::Unsupported(e) => ApiError::InvalidRequest(e.to_string()),
+        CreateFailure::Upstream { provider, error } => upstream_api_error(&provider, &error),
+        CreateFailure::NoProvider => ApiError::UnsupportedTaskType(format!(
             "no configured provider can run {}",
             request.task_type
-        ))
-    }))
+        )),
+    }
 }
 
 /// Holds one of the tenant's unfinished-task slots while a create is in flight.
@@ -349,36 +445,4 @@ fn upstream_api_error(provider: &str, e: &UpstreamError) -> ApiError {
         }
         _ => ApiError::Upstream(format!("provider {provider} failed to create the task")),
     }
-}
-
-async fn store_created(
-    state: &AppState,
-    caller: &Caller,
-    request: &CreateTaskRequest,
-    provider: &str,
-    (id, provider_task_id): (String, String),
-    metadata: Map<String, Value>,
-) -> Result<Created, ApiError> {
-    let task = Task::accepted(
-        id,
-        request.task_type,
-        provider.to_string(),
-        provider_task_id,
-        metadata,
-        Utc::now(),
-    );
-    let mut record = TaskRecord::new(caller.tenant.clone(), task, request.callback_url.clone());
-    // Nothing to learn from the provider right after its create: the watcher's first look
-    // comes one period later.
-    let first_look = chrono::Duration::from_std(caller.runtime.config.tasks.watch_every)
-        .unwrap_or(chrono::Duration::MAX);
-    record.next_check_at = Some(record.task.created_at + first_look);
-    if let Err(e) = state.store.insert(&record).await {
-        // The provider has the task but we could not keep it: log everything needed to
-        // recover it by hand, and tell the client it failed.
-        tracing::error!(error = %e, task = %record.task.id, provider = %record.task.provider, provider_task_id = ?record.task.provider_task_id, tenant = %caller.tenant, "created upstream but could not store the task");
-        return Err(e.into());
-    }
-    tracing::info!(task = %record.task.id, provider = %record.task.provider, "task created");
-    Ok(Created { task: record.task })
 }

@@ -9,6 +9,7 @@ use taskgate_store::{Cursor, ListQuery};
 
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
+use crate::queue::place;
 use crate::state::AppState;
 
 pub const DEFAULT_LIMIT: usize = 20;
@@ -107,7 +108,10 @@ pub async fn list(
     let mut records = state.store.list(&caller.tenant, &query).await?;
     let has_more = records.len() > limit;
     records.truncate(limit);
-    let data: Vec<Task> = records.into_iter().map(|r| r.task).collect();
+    let mut data: Vec<Task> = Vec::with_capacity(records.len());
+    for record in &records {
+        data.push(place::task_of(state, &caller.runtime, record).await?);
+    }
     let next_cursor = if has_more {
         data.last().map(encode_cursor)
     } else {

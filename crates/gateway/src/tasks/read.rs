@@ -8,6 +8,7 @@ use taskgate_core::Task;
 
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
+use crate::queue::place;
 use crate::state::AppState;
 use crate::tasks::refresh::{self, Asker, Stale};
 
@@ -29,6 +30,10 @@ pub async fn read(
         .get(&caller.tenant, id)
         .await?
         .ok_or_else(ApiError::task_not_found)?;
+    if record.queue.is_some() {
+        // Still in the gateway's queue: no provider to ask yet.
+        return Ok((place::task_of(state, &caller.runtime, &record).await?, None));
+    }
     if refresh::is_fresh_here(state, &record, &caller.runtime, Utc::now()) {
         return Ok((record.task, None));
     }
@@ -169,9 +174,12 @@ pub fn changes(
                 let Some(task) = task else {
                     continue;
                 };
-                let moved = last
-                    .as_ref()
-                    .is_none_or(|l| l.status != task.status || l.progress != task.progress);
+                // Leaving the gateway's queue (a provider takes it) is a change too.
+                let moved = last.as_ref().is_none_or(|l| {
+                    l.status != task.status
+                        || l.progress != task.progress
+                        || l.provider != task.provider
+                });
                 if moved {
                     let finished = task.is_terminal();
                     return Some((

@@ -242,21 +242,23 @@ async fn poll_into(
     max_wait: std::time::Duration,
 ) -> Option<Stale> {
     let task = &mut record.task;
-    let Some(upstream) = state.upstream(runtime, &task.provider) else {
-        tracing::warn!(task = %task.id, provider = %task.provider, "provider no longer configured; serving stored state");
+    // A task still in the gateway's queue has nobody to ask.
+    let provider = task.provider.clone()?;
+    let Some(upstream) = state.upstream(runtime, &provider) else {
+        tracing::warn!(task = %task.id, provider = %provider, "provider no longer configured; serving stored state");
         return Some(Stale::ProviderUnavailable);
     };
     let provider_task_id = task.provider_task_id.clone()?;
     let tenant_key = runtime
         .tenant(&record.tenant)
-        .and_then(|t| t.upstream_keys.get(&task.provider));
+        .and_then(|t| t.upstream_keys.get(&provider));
     match upstream
         .poll(&provider_task_id, task.task_type, tenant_key, max_wait)
         .await
     {
         Ok(snapshot) => {
             if snapshot.status.is_none() {
-                tracing::warn!(task = %task.id, provider = %task.provider, word = %snapshot.provider_status, "unknown provider status word; keeping the last status");
+                tracing::warn!(task = %task.id, provider = %provider, word = %snapshot.provider_status, "unknown provider status word; keeping the last status");
             }
             task.apply(&snapshot, Utc::now());
             None
@@ -274,7 +276,7 @@ async fn poll_into(
         Err(CallError::RateLimited { .. }) => Some(Stale::ProviderRateLimited),
         Err(CallError::CircuitOpen) => Some(Stale::ProviderUnavailable),
         Err(CallError::Upstream(e)) => {
-            tracing::warn!(task = %task.id, provider = %task.provider, class = e.class.as_str(), error = %e.message, "refresh failed; serving stored state");
+            tracing::warn!(task = %task.id, provider = %provider, class = e.class.as_str(), error = %e.message, "refresh failed; serving stored state");
             Some(Stale::ProviderError)
         }
         Err(CallError::Unsupported(_)) => Some(Stale::ProviderError),

@@ -32,7 +32,8 @@ pub async fn refresh(
         Asker::Read => std::time::Duration::ZERO,
         Asker::Watcher => runtime.config.tasks.watch_every,
     };
-    let hold = poll_bound(&runtime, &record.task.provider) + budget_wait;
+    let provider = record.task.provider.clone().unwrap_or_default();
+    let hold = poll_bound(&runtime, &provider) + budget_wait;
     match cluster.poll_lock.take(&cluster, &id, hold).await {
         Turn::Unknown => poll_and_store(state, runtime, record, asker).await,
         Turn::Ours => {
@@ -77,7 +78,7 @@ async fn after_other_replica(
             let bound = runtime
                 .config
                 .providers
-                .get(&record.task.provider)
+                .get(record.task.provider.as_deref().unwrap_or_default())
                 .map_or(std::time::Duration::from_secs(5), |p| p.settings.timeout);
             let deadline = tokio::time::Instant::now() + bound;
             // The poll's event may have gone out before we subscribed: look at the lock

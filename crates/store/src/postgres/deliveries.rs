@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::error::from_sqlx;
-use super::tasks::UPDATE;
-use crate::row::{DeliveryRow, TaskColumns};
+use crate::row::{DeliveryRow, TaskColumns, UPDATE_TASK};
 use crate::time::later;
 use crate::timestamp::to_nanos;
 use crate::{Delivery, DeliveryOutcome, StoreError, TaskRecord};
@@ -34,7 +33,7 @@ pub(super) async fn update_with_delivery(
 ) -> Result<Option<i64>, StoreError> {
     let mut tx = pool.begin().await.map_err(from_sqlx)?;
     let done = TaskColumns::of(record)?
-        .bind(sqlx::query(UPDATE))
+        .bind(sqlx::query(UPDATE_TASK))
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;

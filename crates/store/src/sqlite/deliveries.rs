@@ -6,16 +6,10 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::error::from_sqlx;
-use crate::row::{DeliveryRow, TaskColumns};
+use crate::row::{DeliveryRow, TaskColumns, UPDATE_TASK};
 use crate::time::later;
 use crate::timestamp::to_nanos;
 use crate::{Delivery, DeliveryOutcome, StoreError, TaskRecord};
-
-const UPDATE_TASK: &str = "UPDATE tasks SET status = ?1, created_at = ?2, updated_at = ?3, \
-     next_check_at = ?4, lease_owner = ?5, lease_until = ?6, refreshed_at = ?7, \
-     callback_url = ?8, body = ?9, version = ?12 + 1, \
-     provider = ?13, provider_task_id = ?14 \
-     WHERE id = ?10 AND tenant = ?11 AND version = ?12";
 
 const INSERT: &str = "INSERT INTO deliveries (id, tenant, task_id, url, body, created_at, \
      attempts, status, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)";

@@ -6,7 +6,7 @@ use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{from_sqlx, is_unique_violation};
-use crate::row::TaskColumns;
+use crate::row::{TaskColumns, INSERT_TASK};
 use crate::{StoreError, TaskRecord};
 
 /// Most inserts in one transaction.
@@ -66,7 +66,7 @@ async fn insert_all(
     let mut results = Vec::with_capacity(batch.len());
     for (record, _) in batch {
         let query = match TaskColumns::of(record) {
-            Ok(columns) => columns.bind(sqlx::query(super::tasks::INSERT)),
+            Ok(columns) => columns.bind(sqlx::query(INSERT_TASK)),
             Err(e) => {
                 results.push(Err(e));
                 continue;

@@ -4,23 +4,9 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use taskgate_core::TaskStatus;
 
 use super::error::from_sqlx;
-use crate::row::{TaskColumns, TaskRow};
+use crate::row::{TaskColumns, TaskRow, UPDATE_TASK};
 use crate::timestamp::to_nanos;
 use crate::{ListQuery, StatusCount, StoreError, TaskRecord};
-
-/// Binds [`TaskColumns`] in order.
-pub(super) const INSERT: &str =
-    "INSERT INTO tasks (status, created_at, updated_at, next_check_at, \
-     lease_owner, lease_until, refreshed_at, callback_url, body, id, tenant, version, \
-     provider, provider_task_id) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
-
-/// Binds [`TaskColumns`] in order; `?12` is the version the caller read.
-const UPDATE: &str = "UPDATE tasks SET status = ?1, created_at = ?2, updated_at = ?3, \
-     next_check_at = ?4, lease_owner = ?5, lease_until = ?6, refreshed_at = ?7, \
-     callback_url = ?8, body = ?9, version = ?12 + 1, \
-     provider = ?13, provider_task_id = ?14 \
-     WHERE id = ?10 AND tenant = ?11 AND version = ?12";
 
 const GET: &str = concat!(
     "SELECT ",
@@ -57,7 +43,7 @@ pub(super) async fn update(
     pool: &SqlitePool,
     record: &TaskRecord,
 ) -> Result<Option<i64>, StoreError> {
-    let query = TaskColumns::of(record)?.bind(sqlx::query(UPDATE));
+    let query = TaskColumns::of(record)?.bind(sqlx::query(UPDATE_TASK));
     let done = query.execute(pool).await.map_err(from_sqlx)?;
     Ok((done.rows_affected() == 1).then_some(record.version + 1))
 }

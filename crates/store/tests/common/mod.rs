@@ -76,7 +76,7 @@ pub fn full_task(id: &str) -> Task {
         task_type: TaskType::ImageToVideo,
         status: TaskStatus::Failed,
         progress: Progress::new(0.333_333_333_333_333_3),
-        provider: "comet-official".to_owned(),
+        provider: Some("comet-official".to_owned()),
         provider_task_id: Some("3d957031-9a2a-45e2-9dc7-bc8513059c50".to_owned()),
         provider_status: Some("FAILURE".to_owned()),
         outputs: vec![
@@ -89,6 +89,7 @@ pub fn full_task(id: &str) -> Task {
         started_at: Some(t0() + TimeDelta::nanoseconds(3_000_000_001)),
         finished_at: Some(t0() + TimeDelta::nanoseconds(9_999_999_999)),
         updated_at: t0() + TimeDelta::nanoseconds(10_000_000_007),
+        queue: None,
     }
 }
 

@@ -183,7 +183,7 @@ pub async fn count_unfinished_by_provider_groups_open_tasks(store: &dyn TaskStor
         .is_empty());
     let all = seed(store, TENANT).await;
     let mut other = record(OTHER_TENANT, "task_other", t0());
-    other.task.provider = "runway".to_owned();
+    other.task.provider = Some("runway".to_owned());
     other.task.status = TaskStatus::Running;
     store.insert(&other).await.unwrap();
     let mut counts = store.count_unfinished_by_provider().await.unwrap();

@@ -5,4 +5,5 @@ pub mod deliveries;
 pub mod idempotency;
 pub mod list;
 pub mod ownership;
+pub mod queue;
 pub mod tasks;

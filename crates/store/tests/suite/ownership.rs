@@ -7,7 +7,7 @@ use crate::common::*;
 
 pub async fn a_stored_tasks_provider_task_is_its_tenants_only(store: &dyn TaskStore) {
     let mut rec = record(TENANT, "task_owned", t0());
-    rec.task.provider = "runway".to_owned();
+    rec.task.provider = Some("runway".to_owned());
     rec.task.provider_task_id = Some("up-1".to_owned());
     store.insert(&rec).await.unwrap();
 
@@ -31,7 +31,7 @@ pub async fn a_stored_tasks_provider_task_is_its_tenants_only(store: &dyn TaskSt
 
 pub async fn a_provider_task_id_set_by_an_update_is_owned(store: &dyn TaskStore) {
     let mut rec = record(TENANT, "task_late", t0());
-    rec.task.provider = "makevid".to_owned();
+    rec.task.provider = Some("makevid".to_owned());
     rec.task.provider_task_id = None;
     store.insert(&rec).await.unwrap();
     assert!(!store
@@ -78,7 +78,7 @@ pub async fn a_passthrough_task_keeps_its_first_owner(store: &dyn TaskStore) {
 
 pub async fn a_nul_in_metadata_does_not_stop_ownership(store: &dyn TaskStore) {
     let mut rec = record(TENANT, "task_nul_owner", t0());
-    rec.task.provider = "runway".to_owned();
+    rec.task.provider = Some("runway".to_owned());
     rec.task.provider_task_id = Some("up-nul".to_owned());
     rec.task
         .metadata

@@ -13,7 +13,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::tasks::create::{CreateTaskRequest, MAX_METADATA_BYTES};
+use crate::tasks::create::{CreateTaskRequest, MAX_METADATA_BYTES, MAX_PRIORITY, MIN_PRIORITY};
 
 /// Component name of the create body for `task_type`: `CreateTextToVideo`, ...
 fn variant_name(task_type: TaskType) -> String {
@@ -69,6 +69,16 @@ fn variant(task_type: TaskType) -> Schema {
                 .description(Some(format!(
                     "Free-form, returned with the task; at most {MAX_METADATA_BYTES} bytes of JSON."
                 ))),
+        )
+        .property(
+            "priority",
+            ObjectBuilder::new()
+                .schema_type(nullable(Type::Integer))
+                .minimum(Some(MIN_PRIORITY))
+                .maximum(Some(MAX_PRIORITY))
+                .description(Some(
+                    "Order among the tenant's tasks waiting in the gateway's queue: higher                      leaves first, then older; default 0. Between tenants, freed provider                      slots go in weighted fair order.",
+                )),
         )
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .into()
