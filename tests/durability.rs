@@ -166,13 +166,16 @@ async fn tasks_queued_at_a_sigkill_are_each_created_upstream_once_after_restart(
         }
     };
     // One task holds makevid's only slot until the test ends it; three wait behind it.
-    let blocker = create(json!({"type": "text_to_video", "input": {"prompt": "blocker",
+    // Pinned: the tenant's route would fall back to comet-compat, which has no limit.
+    let blocker = create(json!({"type": "text_to_video", "provider": "makevid", "input": {"prompt": "blocker",
         "extra": {"sim": {"queued_ms": 0, "run_ms": 600000}}}}))
     .await;
     let blocker_upstream = blocker["provider_task_id"].as_str().unwrap().to_string();
     let mut ids = vec![blocker["id"].as_str().unwrap().to_string()];
     for i in 0..3 {
-        let task = create(json!({"type": "text_to_video", "input": {"prompt": format!("fox {i}")}})).await;
+        let task = create(json!({"type": "text_to_video", "provider": "makevid",
+            "input": {"prompt": format!("fox {i}")}}))
+        .await;
         assert_eq!(task["status"], "queued");
         assert!(task["provider"].is_null(), "{task}");
         ids.push(task["id"].as_str().unwrap().to_string());
@@ -209,5 +212,89 @@ async fn tasks_queued_at_a_sigkill_are_each_created_upstream_once_after_restart(
     assert_eq!(sim.stats().creates_total(), 4, "each task created upstream once");
     let records: Vec<_> = sim.tasks().into_iter().map(|(_, t)| t).collect();
     assert_eq!(taskgate_sim::max_unfinished_at_once(&records, None), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_create_in_flight_at_a_sigkill_is_never_sent_again_and_fails_as_outcome_unknown() {
+    use taskgate_sim::{FaultKind, FaultRule, Op, Provider};
+    let sim = SimServer::start().await.unwrap();
+    sim.set_scenario(Script::timed(0, 100, 300));
+    sim.push_fault(FaultRule::on(Provider::Makevid, Op::Create, FaultKind::Hold).times(1));
+    let dir = temp_dir("sigkill-dispatch");
+    let config = write_config_with(&dir, &sim.base_url(), ", max_concurrent: 1");
+    let http = reqwest::Client::new();
+
+    let (mut child, base) = start_gateway(&config);
+    let pending = tokio::spawn({
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            http.post(format!("{base}/v1/tasks"))
+                .bearer_auth(KEY_A)
+                .header("Idempotency-Key", "in-flight-1")
+                .json(&json!({"type": "text_to_video", "provider": "makevid",
+                    "input": {"prompt": "in flight"}}))
+                .send()
+                .await
+        }
+    });
+    // The create is at the provider, unanswered: the gateway dies now.
+    eventually(Duration::from_secs(10), "the create reached the simulator", || {
+        sim.held() == 1
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(pending.await.unwrap().is_err(), "the client got no answer");
+    sim.release_holds();
+
+    let (mut child, base) = start_gateway(&config);
+    let list: Value = http
+        .get(format!("{base}/v1/tasks"))
+        .bearer_auth(KEY_A)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = list["data"][0]["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let failed = loop {
+        let task: Value = http
+            .get(format!("{base}/v1/tasks/{id}"))
+            .bearer_auth(KEY_A)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if task["status"] == "failed" {
+            break task;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{task}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(failed["error"]["code"], "create_outcome_unknown", "{failed}");
+    assert_eq!(failed["provider"], "makevid");
+    // The same key again answers with that task: no second create.
+    let again: Value = http
+        .post(format!("{base}/v1/tasks"))
+        .bearer_auth(KEY_A)
+        .header("Idempotency-Key", "in-flight-1")
+        .json(&json!({"type": "text_to_video", "provider": "makevid",
+            "input": {"prompt": "in flight"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["id"], id.as_str());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(sim.stats().creates_total() <= 1, "never sent twice");
     let _ = std::fs::remove_dir_all(&dir);
 }

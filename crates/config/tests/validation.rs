@@ -572,6 +572,12 @@ fn full_example_has_all_four_provider_types_and_two_tenants() {
         config.providers["comet-compat"].settings.api_key.expose(),
         "secret-value-of-COMETAPI_KEY"
     );
+    assert_eq!(config.providers["runway"].max_concurrent, Some(5));
+    assert_eq!(config.providers["makevid"].max_concurrent, None);
+    assert_eq!((acme.queue_weight, acme.max_queued), (2, 200));
+    let beta = &config.tenants["Beta-Labs"];
+    assert_eq!((beta.queue_weight, beta.max_queued), (1, 1000));
+    assert_eq!(config.tasks.max_queued_for, Duration::from_secs(3600));
 }
 
 #[test]

@@ -98,7 +98,7 @@ pub fn lease(runtime: &Runtime, candidates: &[String]) -> Duration {
         .map(|name| poll_bound(runtime, name))
         .max()
         .unwrap_or_default()
-        + Duration::from_secs(10)
+        + Duration::from_secs(3)
 }
 
 /// The longest lease any dispatch takes under `runtime`.
@@ -140,6 +140,9 @@ pub async fn dispatch(
             }
             Err(SendError::Skip) => None,
             Err(SendError::Call(CallError::CircuitOpen)) => {
+                // A half-open circuit lets one probe through and refuses the rest: rest the
+                // provider, or a requeued task would come straight back to it.
+                state.cooldowns.refused(&provider, None);
                 tracing::info!(task = %record.task.id, provider = %provider, "circuit open; trying the next provider");
                 None
             }
