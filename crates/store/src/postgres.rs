@@ -1,7 +1,9 @@
 //! The PostgreSQL engine: one database shared by every replica. Every write that can race is
 //! one statement or one transaction that settles the race in the database itself: a
 //! compare-and-set on `version`, `ON CONFLICT` on a primary key, or a claim that locks its
-//! rows with `FOR UPDATE SKIP LOCKED`, so no two replicas ever hold the same lease.
+//! rows with `FOR UPDATE SKIP LOCKED`, so no two replicas ever hold the same lease. Claims
+//! of the gateway's queue serialize on an advisory lock instead (`queue`): a provider's
+//! free slots are a count, which no row lock guards.
 
 mod claim;
 mod connect;

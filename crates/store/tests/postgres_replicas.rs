@@ -11,8 +11,12 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use common::postgres::TestSchema;
 use common::*;
+use sqlx::Connection;
 use taskgate_core::TaskStatus;
-use taskgate_store::{Delivery, PostgresStore, Reservation, StoreError, TaskStore};
+use taskgate_store::{
+    Delivery, DispatchPolicy, Pick, PostgresStore, QueueEntry, QueueState, Reservation, SlotLimit,
+    StoreError, TaskRecord, TaskStore,
+};
 
 const LEASE: Duration = Duration::from_secs(300);
 const TTL: Duration = Duration::from_secs(24 * 3600);
@@ -261,6 +265,140 @@ async fn three_replicas_migrating_a_fresh_schema_at_once_all_start() {
     assert_eq!(b.get(TENANT, "task_1").await.unwrap(), Some(rec.clone()));
     assert!(matches!(c.insert(&rec).await, Err(StoreError::Duplicate)));
     for store in [a, b, c] {
+        store.close().await;
+    }
+}
+
+/// Unfinished tasks holding a slot at `provider` (dispatching or at the provider), counted
+/// by the database itself.
+async fn slots_in_use(schema: &TestSchema, provider: &str) -> i64 {
+    let mut connection = sqlx::PgConnection::connect(&schema.url()).await.unwrap();
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM tasks WHERE provider = $1 \
+         AND status NOT IN ('succeeded', 'failed', 'canceled')",
+    )
+    .bind(provider)
+    .fetch_one(&mut connection)
+    .await
+    .unwrap();
+    connection.close().await.unwrap();
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_claiming_dispatch_at_once_never_exceed_a_providers_max() {
+    const MAX: u64 = 2;
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..4 {
+        replicas.push(schema.store().await);
+    }
+    let mut unclaimed = BTreeSet::new();
+    for i in 0..36 {
+        let tenant = ["acme", "globex", "initech"][i % 3];
+        let id = format!("task_{i:03}");
+        let task = taskgate_core::Task::waiting(
+            id.clone(),
+            taskgate_core::TaskType::TextToVideo,
+            serde_json::Map::new(),
+            at(i as i64),
+        );
+        let mut rec = TaskRecord::new(tenant.to_owned(), task, None);
+        rec.queue = Some(QueueEntry {
+            state: QueueState::Waiting,
+            priority: 0,
+            candidates: vec!["p".to_owned()],
+            head: false,
+            input: "{}".to_owned(),
+        });
+        replicas[0].insert(&rec).await.unwrap();
+        unclaimed.insert((tenant.to_owned(), id));
+    }
+    let policy = DispatchPolicy {
+        slots: [("p".to_owned(), SlotLimit::Max(MAX))].into(),
+        weights: [("acme".to_owned(), 3)].into(),
+    };
+    let mut claimed_ids = BTreeSet::new();
+    // Accepted by the provider last round; finished this round.
+    let mut running: Vec<TaskRecord> = Vec::new();
+    let mut round = 0;
+    while !unclaimed.is_empty() {
+        round += 1;
+        assert!(round < 100, "no progress: {unclaimed:?} left");
+        // Every replica claims at once: most in fair order, one for the newest task by name.
+        let (tenant, id) = unclaimed.iter().next_back().cloned().unwrap();
+        let claims = replicas.iter().enumerate().map(|(n, store)| {
+            let (store, policy) = (store.clone(), policy.clone());
+            let (tenant, id) = (tenant.clone(), id.clone());
+            tokio::spawn(async move {
+                let owner = format!("replica-{n}");
+                let pick = if n == 3 {
+                    Pick::Task {
+                        tenant: &tenant,
+                        id: &id,
+                    }
+                } else {
+                    Pick::Fair { limit: 3 }
+                };
+                store
+                    .claim_dispatch(&owner, at(100 + round), LEASE, &policy, pick)
+                    .await
+                    .unwrap()
+            })
+        });
+        let mut claimed = Vec::new();
+        for claim in claims.collect::<Vec<_>>() {
+            claimed.extend(claim.await.unwrap());
+        }
+        let in_use = slots_in_use(&schema, "p").await;
+        assert!(in_use <= MAX as i64, "round {round}: {in_use} slots in use");
+        let free_before = MAX as usize - running.len();
+        assert_eq!(
+            claimed.len(),
+            free_before.min(unclaimed.len()),
+            "round {round}: {free_before} free slots"
+        );
+        for rec in &claimed {
+            assert!(
+                claimed_ids.insert(rec.task.id.clone()),
+                "{} claimed twice",
+                rec.task.id
+            );
+            assert!(unclaimed.remove(&(rec.tenant.clone(), rec.task.id.clone())));
+            assert_eq!(rec.slot_provider(), Some("p"));
+        }
+        // Last round's running tasks finish; of this round's, one stays at the provider.
+        for rec in running.drain(..) {
+            let mut done = rec.clone();
+            done.task.status = TaskStatus::Succeeded;
+            done.next_check_at = None;
+            replicas[1].update(&done).await.unwrap().unwrap();
+        }
+        for (n, rec) in claimed.into_iter().enumerate() {
+            let mut accepted = rec.clone();
+            accepted.queue = None;
+            accepted.task.provider = Some("p".to_owned());
+            accepted.task.provider_task_id = Some(format!("up-{}", rec.task.id));
+            accepted.lease_owner = None;
+            accepted.lease_until = None;
+            if n == 0 {
+                accepted.task.status = TaskStatus::Running;
+                let version = replicas[2].update(&accepted).await.unwrap().unwrap();
+                running.push(TaskRecord {
+                    version,
+                    ..accepted
+                });
+            } else {
+                accepted.task.status = TaskStatus::Succeeded;
+                accepted.next_check_at = None;
+                replicas[2].update(&accepted).await.unwrap().unwrap();
+            }
+        }
+    }
+    assert_eq!(claimed_ids.len(), 36);
+    for store in replicas {
         store.close().await;
     }
 }

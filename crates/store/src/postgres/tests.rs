@@ -11,6 +11,7 @@ use super::PostgresStore;
 use crate::{StoreError, TaskRecord, TaskStore};
 
 const MIGRATION: &str = include_str!("../../migrations/postgres/0001_init.sql");
+const QUEUE_MIGRATION: &str = include_str!("../../migrations/postgres/0004_queue.sql");
 
 fn base_url() -> String {
     std::env::var("TASKGATE_TEST_POSTGRES_URL")
@@ -74,6 +75,12 @@ fn unfinished_is_spelled_as_in_the_partial_indexes() {
     assert_eq!(
         MIGRATION.matches(concat!("WHERE ", unfinished!())).count(),
         2
+    );
+    assert_eq!(
+        QUEUE_MIGRATION
+            .matches(concat!("WHERE ", unfinished!()))
+            .count(),
+        1
     );
     for status in TaskStatus::ALL {
         let listed = unfinished!().contains(&format!("'{status}'"));
@@ -157,6 +164,24 @@ async fn queries_use_their_indexes() {
     let deliveries = plan(&mut connection, deliveries).await;
     assert!(deliveries.contains("deliveries_due"), "{deliveries}");
     assert!(deliveries.contains("LockRows"), "{deliveries}");
+
+    let waiting = sqlx::query(crate::sql::queue::WAITING)
+        .bind(1_i64)
+        .bind(10_i64);
+    let waiting = plan(&mut connection, waiting).await;
+    assert!(waiting.contains("tasks_waiting"), "{waiting}");
+    let ahead = sqlx::query(crate::sql::queue::AHEAD)
+        .bind("[\"a\"]")
+        .bind(1_i64)
+        .bind("task_x")
+        .bind("acme")
+        .bind(0_i64);
+    let ahead = plan(&mut connection, ahead).await;
+    assert!(ahead.contains("tasks_queued"), "{ahead}");
+    let running = format!("{}$1, $2) GROUP BY provider", crate::sql::queue::RUNNING);
+    let running = sqlx::query(&running).bind("a").bind("b");
+    let running = plan(&mut connection, running).await;
+    assert!(running.contains("tasks_provider_unfinished"), "{running}");
     drop(connection);
     drop_schema(store, &schema).await;
 }

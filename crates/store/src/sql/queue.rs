@@ -114,7 +114,6 @@ fn limit(n: usize) -> i64 {
 
 /// [`crate::TaskStore::claim_dispatch`], on `connection` inside the engine's exclusive
 /// transaction (the caller commits). Returns the claimed records in the order chosen.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn claim<DB>(
     connection: &mut DB::Connection,
     owner: &str,

@@ -6,6 +6,7 @@ use super::SqliteStore;
 use crate::{StoreError, TaskRecord, TaskStore};
 
 const MIGRATION: &str = include_str!("../../migrations/sqlite/0001_init.sql");
+const QUEUE_MIGRATION: &str = include_str!("../../migrations/sqlite/0004_queue.sql");
 
 fn record(id: &str) -> TaskRecord {
     let task = taskgate_core::Task::accepted(
@@ -24,6 +25,12 @@ fn unfinished_is_spelled_as_in_the_partial_indexes() {
     assert_eq!(
         MIGRATION.matches(concat!("WHERE ", unfinished!())).count(),
         2
+    );
+    assert_eq!(
+        QUEUE_MIGRATION
+            .matches(concat!("WHERE ", unfinished!()))
+            .count(),
+        1
     );
     for status in TaskStatus::ALL {
         let listed = unfinished!().contains(&format!("'{status}'"));
@@ -70,6 +77,19 @@ async fn queries_use_their_indexes() {
     let claim = plan(&store, super::claim::CLAIM).await;
     assert!(claim.contains("tasks_due"), "{claim}");
     assert!(!claim.contains("TEMP B-TREE"), "{claim}");
+
+    let waiting = plan(&store, crate::sql::queue::WAITING).await;
+    assert!(waiting.contains("tasks_waiting"), "{waiting}");
+    // The window reads the index in its order; only the few rows it keeps are sorted.
+    assert_eq!(waiting.matches("TEMP B-TREE").count(), 1, "{waiting}");
+    let ahead = plan(&store, crate::sql::queue::AHEAD).await;
+    assert!(ahead.contains("tasks_queued"), "{ahead}");
+    let running = plan(
+        &store,
+        &format!("{}'a', 'b') GROUP BY provider", crate::sql::queue::RUNNING),
+    )
+    .await;
+    assert!(running.contains("tasks_provider_unfinished"), "{running}");
 }
 
 #[tokio::test]
