@@ -23,7 +23,5 @@ pub use providers::{
 
 pub use secret::Secret;
 pub use snapshot::{status_from_word, Snapshot};
-pub use task::{
-    Output, OutputKind, QueuePlace, Task, TaskError, TaskObject, TaskStatus, TaskType,
-};
+pub use task::{Output, OutputKind, QueuePlace, Task, TaskError, TaskObject, TaskStatus, TaskType};
 pub use upstream_error::{FailureClass, UpstreamError};

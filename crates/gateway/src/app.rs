@@ -22,9 +22,9 @@ use crate::layers::header_limit::HeaderLimitLayer;
 use crate::layers::metrics::{MetricsLayer, UNMATCHED};
 use crate::layers::request_id::{RequestId, RequestIdLayer};
 use crate::layers::rescue::RescueLayer;
+use crate::layers::tenant_limit::TenantLimitLayer;
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::traffic::tenant_limit::TenantLimitLayer;
 
 async fn no_such_route() -> ApiError {
     ApiError::NotFound("no such route")

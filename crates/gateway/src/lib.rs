@@ -1,25 +1,21 @@
 //! taskgate: one stable API for asynchronous video and image tasks across providers.
-//! Thin glue around `taskgate-core`: routes, layers, store, config.
+//! The edge: routes, extractors, layers, the OpenAPI document and the server, around the
+//! engine (`taskgate-engine`: what happens to a task) and `taskgate-core` (the providers).
 
 pub mod api;
 pub mod app;
 pub mod client_body;
-pub mod cluster;
 pub mod connections;
 pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod layers;
-pub mod lifecycle;
-pub mod metrics;
 pub mod passthrough;
-pub mod queue;
-pub mod reload;
-pub mod runtime;
 pub mod server;
-pub mod state;
 pub mod strict_json;
 pub mod tasks;
-pub mod traffic;
+
+/// The engine's modules, under the paths they had before the split.
+pub use taskgate_engine::{cluster, lifecycle, metrics, queue, reload, runtime, state, traffic};
 
 pub use server::Gateway;

@@ -6,3 +6,4 @@ pub mod header_limit;
 pub mod metrics;
 pub mod request_id;
 pub mod rescue;
+pub mod tenant_limit;

@@ -12,10 +12,10 @@ use taskgate_store::{IdempotencyEntry, Pick, QueueEntry, QueueState, Reservation
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
 use crate::lifecycle::callback_target::TargetPolicy;
-use crate::state::AppState;
 use crate::queue::dispatch::{self, CreateFailure, Dispatched, Mode};
 use crate::queue::policy::{dispatch_policy, queueable};
 use crate::queue::{dispatcher, place};
+use crate::state::AppState;
 use crate::tasks::refresh::to_chrono;
 
 /// How long an `Idempotency-Key` binds its request.

@@ -1,15 +1,15 @@
-//! What the API does with tasks: create with routing and fallback, refresh, cancel, list.
+//! What the API does with tasks: create (stored first, then sent upstream or queued),
+//! read, list, cancel. The engine (`taskgate-engine`) keeps what happens to a task
+//! afterwards; its task modules are re-exported here so both read as one `tasks`.
 
-pub mod callback_token;
 pub mod cancel;
-pub mod commit;
 pub mod create;
-pub mod finished_cache;
 pub mod list;
 pub mod read;
-pub mod refresh;
-pub mod singleflight;
-pub mod turns;
+
+pub use taskgate_engine::tasks::{
+    callback_token, commit, finished_cache, refresh, singleflight, turns,
+};
 
 use taskgate_store::StoreError;
 

@@ -59,7 +59,10 @@ impl CreateFailure {
             CreateFailure::Unhealthy => "every provider for this task is unhealthy".into(),
             CreateFailure::Unsupported(e) => e.to_string(),
             CreateFailure::Upstream { provider, error } => {
-                format!("provider {provider} failed to create the task: {}", error.message)
+                format!(
+                    "provider {provider} failed to create the task: {}",
+                    error.message
+                )
             }
             CreateFailure::NoProvider => "no configured provider can run this task".into(),
         };
@@ -243,11 +246,7 @@ async fn send(
         tracing::warn!(task = %record.task.id, provider, "provider no longer configured; trying the next");
         return Err(SendError::Skip);
     };
-    if !upstream
-        .provider
-        .capabilities()
-        .runs(record.task.task_type)
-    {
+    if !upstream.provider.capabilities().runs(record.task.task_type) {
         return Err(SendError::Skip);
     }
     let raw: serde_json::Value = serde_json::from_str(&entry.input).unwrap_or_default();

@@ -56,7 +56,7 @@ pub struct Refreshed {
     pub stale: Option<Stale>,
 }
 
-pub(crate) fn to_chrono(d: std::time::Duration) -> chrono::Duration {
+pub fn to_chrono(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 

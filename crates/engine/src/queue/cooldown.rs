@@ -25,7 +25,10 @@ impl Cooldowns {
     /// Records a refusal; returns how long the provider now rests. The provider's own
     /// `Retry-After` wins; otherwise the wait grows with refusals in a row.
     pub fn refused(&self, provider: &str, retry_after: Option<Duration>) -> Duration {
-        let mut providers = self.providers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut providers = self
+            .providers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let (strikes, until) = providers
             .entry(provider.to_string())
             .or_insert((0, Instant::now()));
@@ -37,18 +40,29 @@ impl Cooldowns {
 
     /// The provider accepted a create: no more rest.
     pub fn accepted(&self, provider: &str) {
-        let mut providers = self.providers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut providers = self
+            .providers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         providers.remove(provider);
     }
 
     pub fn resting(&self, provider: &str, now: Instant) -> bool {
-        let providers = self.providers.lock().unwrap_or_else(PoisonError::into_inner);
-        providers.get(provider).is_some_and(|(_, until)| *until > now)
+        let providers = self
+            .providers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        providers
+            .get(provider)
+            .is_some_and(|(_, until)| *until > now)
     }
 
     /// When the first current rest ends (the dispatcher looks again then).
     pub fn next_end(&self, now: Instant) -> Option<Instant> {
-        let providers = self.providers.lock().unwrap_or_else(PoisonError::into_inner);
+        let providers = self
+            .providers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         providers
             .values()
             .map(|(_, until)| *until)

@@ -11,10 +11,10 @@ use axum::http::{HeaderName, HeaderValue, Request, Response};
 use axum::response::IntoResponse;
 use tower::{Layer, Service};
 
-use super::budget::{seconds_to_full, Decision};
-use super::gate::RateGate;
 use crate::error::ApiError;
 use crate::layers::auth::Caller;
+use crate::traffic::budget::{seconds_to_full, Decision};
+use crate::traffic::gate::RateGate;
 
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");

@@ -125,7 +125,7 @@ pub struct Metrics {
     redis_up: Family<ReplicaLabels, Gauge>,
     replicas_seen: Family<ReplicaLabels, Gauge>,
     /// Scrapes refresh the gauges then encode; one at a time, so none sees half of another.
-    pub(crate) scrape_lock: tokio::sync::Mutex<()>,
+    pub scrape_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Metrics {

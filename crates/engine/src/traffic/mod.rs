@@ -7,5 +7,4 @@ pub mod budget;
 pub mod circuit;
 pub mod gate;
 pub mod guard;
-pub mod tenant_limit;
 pub mod upstream;
