@@ -167,8 +167,10 @@ async fn tasks_queued_at_a_sigkill_are_each_created_upstream_once_after_restart(
     };
     // One task holds makevid's only slot until the test ends it; three wait behind it.
     // Pinned: the tenant's route would fall back to comet-compat, which has no limit.
-    let blocker = create(json!({"type": "text_to_video", "provider": "makevid", "input": {"prompt": "blocker",
-        "extra": {"sim": {"queued_ms": 0, "run_ms": 600000}}}}))
+    let blocker = create(
+        json!({"type": "text_to_video", "provider": "makevid", "input": {"prompt": "blocker",
+        "extra": {"sim": {"queued_ms": 0, "run_ms": 600000}}}}),
+    )
     .await;
     let blocker_upstream = blocker["provider_task_id"].as_str().unwrap().to_string();
     let mut ids = vec![blocker["id"].as_str().unwrap().to_string()];
@@ -209,7 +211,11 @@ async fn tasks_queued_at_a_sigkill_are_each_created_upstream_once_after_restart(
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(sim.stats().creates_total(), 4, "each task created upstream once");
+    assert_eq!(
+        sim.stats().creates_total(),
+        4,
+        "each task created upstream once"
+    );
     let records: Vec<_> = sim.tasks().into_iter().map(|(_, t)| t).collect();
     assert_eq!(taskgate_sim::max_unfinished_at_once(&records, None), 1);
     let _ = std::fs::remove_dir_all(&dir);
@@ -240,9 +246,11 @@ async fn a_create_in_flight_at_a_sigkill_is_never_sent_again_and_fails_as_outcom
         }
     });
     // The create is at the provider, unanswered: the gateway dies now.
-    eventually(Duration::from_secs(10), "the create reached the simulator", || {
-        sim.held() == 1
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the create reached the simulator",
+        || sim.held() == 1,
+    )
     .await;
     child.kill().unwrap();
     child.wait().unwrap();
@@ -277,7 +285,10 @@ async fn a_create_in_flight_at_a_sigkill_is_never_sent_again_and_fails_as_outcom
         assert!(started.elapsed() < Duration::from_secs(30), "{task}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(failed["error"]["code"], "create_outcome_unknown", "{failed}");
+    assert_eq!(
+        failed["error"]["code"], "create_outcome_unknown",
+        "{failed}"
+    );
     assert_eq!(failed["provider"], "makevid");
     // The same key again answers with that task: no second create.
     let again: Value = http

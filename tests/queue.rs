@@ -150,7 +150,10 @@ async fn eight_creates_with_max_concurrent_two_never_run_three_at_the_provider()
     assert_eq!(records.len(), 8, "one upstream create per task");
     assert_eq!(h.sim.stats().creates_total(), 8);
     let most = max_unfinished_at_once(&records, None);
-    assert_eq!(most, 2, "the provider held at most (and, busy, exactly) 2 at once");
+    assert_eq!(
+        most, 2,
+        "the provider held at most (and, busy, exactly) 2 at once"
+    );
 }
 
 #[tokio::test]
@@ -198,7 +201,10 @@ async fn positions_behind_a_busy_slot_are_one_two_three_and_only_go_down() {
         if last.iter().all(|p| *p == 0) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "queue never drained: {last:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "queue never drained: {last:?}"
+        );
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     let done: Vec<_> = ids.iter().map(|id| (KEY_A, id.clone())).collect();
@@ -234,8 +240,16 @@ async fn weights_two_to_one_give_the_heavier_tenant_two_of_three_freed_slots() {
             .filter(|p| p.starts_with("acme"))
             .count()
     };
-    assert_eq!(heavy(6), 4, "two of three slots to weight 2: {after_blocker:?}");
-    assert_eq!(heavy(9), 6, "two of three slots to weight 2: {after_blocker:?}");
+    assert_eq!(
+        heavy(6),
+        4,
+        "two of three slots to weight 2: {after_blocker:?}"
+    );
+    assert_eq!(
+        heavy(9),
+        6,
+        "two of three slots to weight 2: {after_blocker:?}"
+    );
 }
 
 #[tokio::test]
@@ -251,7 +265,11 @@ async fn within_a_tenant_higher_priority_goes_first_then_older() {
         ids.push((KEY_A, task["id"].as_str().unwrap().to_string()));
     }
     let res = h
-        .post(KEY_A, "/v1/tasks", &json!({"type": "text_to_video", "input": {"prompt": "x"}, "priority": 11}))
+        .post(
+            KEY_A,
+            "/v1/tasks",
+            &json!({"type": "text_to_video", "input": {"prompt": "x"}, "priority": 11}),
+        )
         .await;
     expect_error(res, 400, "invalid_request").await;
     assert!(h.sim.finish(&first, Outcome::Succeed));
@@ -297,13 +315,20 @@ async fn cancel_while_queued_is_immediate_and_reaches_no_provider() {
     let id = queued[0]["id"].as_str().unwrap();
     // The freed slot finds nothing to send: the canceled task stays canceled.
     let next = create_as(&h, KEY_A, video("after")).await;
-    h.wait_until(KEY_A, next["id"].as_str().unwrap(), Duration::from_secs(20), |t| {
-        t["status"] == "succeeded"
-    })
+    h.wait_until(
+        KEY_A,
+        next["id"].as_str().unwrap(),
+        Duration::from_secs(20),
+        |t| t["status"] == "succeeded",
+    )
     .await;
     assert_eq!(read(&h, KEY_A, id).await["status"], "canceled");
     assert_eq!(h.sim.stats().creates_total(), creates_before + 1);
-    assert_eq!(h.sim.stats().cancels_total(), 0, "nothing was canceled upstream");
+    assert_eq!(
+        h.sim.stats().cancels_total(),
+        0,
+        "nothing was canceled upstream"
+    );
 }
 
 #[tokio::test]
@@ -317,11 +342,17 @@ async fn a_task_waiting_past_max_queued_for_fails_with_queue_timeout() {
     let task = create_as(&h, KEY_A, video("late")).await;
     let id = task["id"].as_str().unwrap();
     let failed = h
-        .wait_until(KEY_A, id, Duration::from_secs(20), |t| t["status"] == "failed")
+        .wait_until(KEY_A, id, Duration::from_secs(20), |t| {
+            t["status"] == "failed"
+        })
         .await;
     assert_eq!(failed["error"]["code"], "queue_timeout", "{failed}");
     assert_eq!(failed["provider"], Value::Null);
-    assert_eq!(h.sim.stats().creates_total(), 1, "only the blocker was sent");
+    assert_eq!(
+        h.sim.stats().creates_total(),
+        1,
+        "only the blocker was sent"
+    );
 }
 
 #[tokio::test]
@@ -359,7 +390,10 @@ async fn max_queued_caps_a_tenants_waiting_tasks_and_they_count_as_unfinished() 
         metrics.contains("taskgate_provider_in_flight{provider=\"makevid\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("taskgate_queue_wait_seconds_count"), "{metrics}");
+    assert!(
+        metrics.contains("taskgate_queue_wait_seconds_count"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -375,7 +409,11 @@ async fn a_429_on_dispatch_puts_the_task_back_and_it_is_created_once_later() {
     );
     let task = create_as(&h, KEY_A, video("throttled")).await;
     assert_eq!(task["status"], "queued");
-    assert_eq!(task["provider"], Value::Null, "refused: back in the queue: {task}");
+    assert_eq!(
+        task["provider"],
+        Value::Null,
+        "refused: back in the queue: {task}"
+    );
     assert_eq!(position(&task), Some(1), "{task}");
     let id = task["id"].as_str().unwrap();
     let done = h
@@ -384,7 +422,11 @@ async fn a_429_on_dispatch_puts_the_task_back_and_it_is_created_once_later() {
         })
         .await;
     assert_eq!(done["provider"], "makevid");
-    assert_eq!(h.sim.stats().creates_total(), 1, "the refused create did nothing");
+    assert_eq!(
+        h.sim.stats().creates_total(),
+        1,
+        "the refused create did nothing"
+    );
 }
 
 #[tokio::test]

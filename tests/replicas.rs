@@ -770,6 +770,9 @@ async fn twelve_tasks_over_three_replicas_never_run_three_at_a_provider_limited_
     assert_eq!(records.len(), 12, "each task created once");
     assert_eq!(sim.stats().creates_total(), 12);
     let most = taskgate_sim::max_unfinished_at_once(&records, None);
-    println!("max unfinished at the provider at once over 3 replicas: {most}; took {:?}", started.elapsed());
+    println!(
+        "max unfinished at the provider at once over 3 replicas: {most}; took {:?}",
+        started.elapsed()
+    );
     assert_eq!(most, 2);
 }
