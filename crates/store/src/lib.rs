@@ -1,7 +1,8 @@
 //! taskgate-store: where tasks live: one trait, several engines. Every write that can race is a
 //! compare-and-set on `version`, so no code here assumes it is the only replica.
 
-// First: its macros (`task_columns!`, `unfinished!`) serve the engines declared below.
+// First: its macros (`task_columns!`, `unfinished!`, the statements that differ only in
+// row locking, `sql_task_store!`) serve the engines declared below.
 #[macro_use]
 mod sql;
 

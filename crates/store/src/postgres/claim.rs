@@ -1,51 +1,11 @@
-//! Leasing due tasks to a watcher: one statement, so one atomic write, and rows another
-//! replica is claiming right now are skipped rather than waited for (or claimed twice).
+//! The claims of due tasks and deliveries (the statements are shared: `crate::sql::claim`,
+//! `crate::sql::deliveries`), with PostgreSQL's row locking: each is one statement whose
+//! inner `SELECT` locks the rows it picks (`FOR UPDATE`), re-checking them at their latest
+//! version, and passes over rows another transaction holds (`SKIP LOCKED`). Two replicas
+//! claiming at once get disjoint sets, and neither waits for the other.
 
-use std::time::Duration;
+/// Due tasks, leased to one watcher at a time.
+pub(super) const TASKS: &str = claim_due!(" FOR UPDATE SKIP LOCKED");
 
-use chrono::{DateTime, Utc};
-use sqlx::PgPool;
-
-use super::error::from_sqlx;
-use crate::row::TaskRow;
-use crate::time::later;
-use crate::timestamp::to_nanos;
-use crate::{StoreError, TaskRecord};
-
-/// `$1` owner, `$2` lease end, `$3` now, `$4` limit. The inner `SELECT` locks the rows it
-/// picks (`FOR UPDATE`), re-checking them at their latest version, and passes over rows
-/// another transaction holds (`SKIP LOCKED`): two replicas claiming at once get disjoint
-/// sets. The lease is not part of the task, so `body` is untouched.
-pub(super) const CLAIM: &str = concat!(
-    "UPDATE tasks SET lease_owner = $1, lease_until = $2, version = version + 1 ",
-    "WHERE id IN (SELECT id FROM tasks WHERE ",
-    unfinished!(),
-    " AND next_check_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ",
-    "ORDER BY next_check_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) ",
-    "RETURNING ",
-    task_columns!()
-);
-
-pub(super) async fn claim_due(
-    pool: &PgPool,
-    owner: &str,
-    now: DateTime<Utc>,
-    lease: Duration,
-    limit: usize,
-) -> Result<Vec<TaskRecord>, StoreError> {
-    let rows: Vec<TaskRow> = sqlx::query_as(CLAIM)
-        .bind(owner)
-        .bind(to_nanos(later(now, lease)))
-        .bind(to_nanos(now))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(pool)
-        .await
-        .map_err(from_sqlx)?;
-    let mut claimed = rows
-        .into_iter()
-        .map(TaskRow::into_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    // RETURNING comes in no promised order.
-    claimed.sort_by(|a, b| (a.next_check_at, &a.task.id).cmp(&(b.next_check_at, &b.task.id)));
-    Ok(claimed)
-}
+/// Due deliveries, so a delivery is attempted by one replica at a time.
+pub(super) const DELIVERIES: &str = claim_deliveries!(" FOR UPDATE SKIP LOCKED");

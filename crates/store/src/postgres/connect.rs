@@ -7,7 +7,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::error::from_migrate;
+use crate::sql::error::from_migrate;
 use crate::StoreError;
 
 /// The versioned schema, embedded at compile time.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::error::from_sqlx;
+use crate::sql::error::from_sqlx;
 use crate::sql::queue;
 use crate::{DispatchPolicy, Pick, StoreError, TaskRecord};
 
@@ -33,9 +33,7 @@ pub(super) async fn claim_dispatch(
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-    let claimed =
-        queue::claim::<sqlx::Postgres>(&mut *tx, owner, now, lease, policy, pick, from_sqlx)
-            .await?;
+    let claimed = queue::claim::<sqlx::Postgres>(&mut *tx, owner, now, lease, policy, pick).await?;
     tx.commit().await.map_err(from_sqlx)?;
     Ok(claimed)
 }

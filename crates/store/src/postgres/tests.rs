@@ -128,25 +128,27 @@ async fn queries_use_their_indexes() {
         limit: 5,
         after: Some(cursor),
     };
-    let mut sql = super::tasks::list_query("acme", &page);
-    let list = plan(&mut connection, sql.build()).await;
+    let sql = crate::sql::tasks::list_statement(&page);
+    let list = crate::sql::tasks::list_query(&sql, "acme", &page);
+    let list = plan(&mut connection, list).await;
     assert!(list.contains("tasks_tenant_created"), "{list}");
     assert!(!list.contains("Sort"), "{list}");
 
     page.status = Some(TaskStatus::Running);
-    let mut sql = super::tasks::list_query("acme", &page);
-    let by_status = plan(&mut connection, sql.build()).await;
+    let sql = crate::sql::tasks::list_statement(&page);
+    let by_status = crate::sql::tasks::list_query(&sql, "acme", &page);
+    let by_status = plan(&mut connection, by_status).await;
     assert!(
         by_status.contains("tasks_tenant_status_created"),
         "{by_status}"
     );
     assert!(!by_status.contains("Sort"), "{by_status}");
 
-    let count = sqlx::query(super::tasks::COUNT_UNFINISHED).bind("acme");
+    let count = sqlx::query(crate::sql::tasks::COUNT_UNFINISHED).bind("acme");
     let count = plan(&mut connection, count).await;
     assert!(count.contains("tasks_tenant_unfinished"), "{count}");
 
-    let claim = sqlx::query(super::claim::CLAIM)
+    let claim = sqlx::query(super::claim::TASKS)
         .bind("w")
         .bind(2_i64)
         .bind(1_i64)
@@ -156,7 +158,7 @@ async fn queries_use_their_indexes() {
     assert!(claim.contains("LockRows"), "{claim}");
     assert!(!claim.contains("Sort"), "{claim}");
 
-    let deliveries = sqlx::query(super::deliveries::CLAIM)
+    let deliveries = sqlx::query(super::claim::DELIVERIES)
         .bind("w")
         .bind(2_i64)
         .bind(1_i64)

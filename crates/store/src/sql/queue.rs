@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 
+use super::error::from_sqlx;
 use crate::queue::{
     candidates_from, candidates_text, choose, DispatchPolicy, Pick, QueueAhead, QueueView,
     SlotLimit, WaitingCount, WaitingTask,
@@ -101,9 +102,6 @@ pub(crate) struct WaitingRow {
     candidates: Option<String>,
 }
 
-/// Maps an engine's sqlx errors (each engine has its own `from_sqlx`).
-pub(crate) type ErrorMap = fn(sqlx::Error) -> StoreError;
-
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
@@ -121,7 +119,6 @@ pub(crate) async fn claim<DB>(
     lease: Duration,
     policy: &DispatchPolicy,
     pick: Pick<'_>,
-    from_sqlx: ErrorMap,
 ) -> Result<Vec<TaskRecord>, StoreError>
 where
     DB: Database,
@@ -172,7 +169,7 @@ where
         .collect();
 
     let mut view = QueueView {
-        running: running::<DB>(connection, policy, &waiting, from_sqlx).await?,
+        running: running::<DB>(connection, policy, &waiting).await?,
         waiting,
         ..QueueView::default()
     };
@@ -230,7 +227,6 @@ async fn running<DB>(
     connection: &mut DB::Connection,
     policy: &DispatchPolicy,
     waiting: &[WaitingTask],
-    from_sqlx: ErrorMap,
 ) -> Result<BTreeMap<String, u64>, StoreError>
 where
     DB: Database,
@@ -262,7 +258,6 @@ where
 pub(crate) async fn ahead<'e, DB, E>(
     executor: E,
     record: &TaskRecord,
-    from_sqlx: ErrorMap,
 ) -> Result<QueueAhead, StoreError>
 where
     DB: Database,
@@ -300,7 +295,6 @@ where
 pub(crate) async fn count_waiting<'e, DB, E>(
     executor: E,
     tenant: Option<&str>,
-    from_sqlx: ErrorMap,
 ) -> Result<Vec<WaitingCount>, StoreError>
 where
     DB: Database,
@@ -336,7 +330,6 @@ pub(crate) async fn discard<'e, DB, E>(
     tenant: &str,
     id: &str,
     version: i64,
-    from_sqlx: ErrorMap,
 ) -> Result<bool, StoreError>
 where
     DB: Database,

@@ -8,7 +8,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::error::{from_migrate, from_sqlx};
+use crate::sql::error::{from_migrate, from_sqlx};
 use crate::StoreError;
 
 /// The versioned schema, embedded at compile time.

@@ -5,8 +5,8 @@
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::error::{from_sqlx, is_unique_violation};
 use crate::row::{TaskColumns, INSERT_TASK};
+use crate::sql::error::{from_sqlx, is_unique_violation};
 use crate::{StoreError, TaskRecord};
 
 /// Most inserts in one transaction.

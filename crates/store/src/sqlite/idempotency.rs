@@ -1,17 +1,29 @@
-//! Idempotency keys: reserve, complete, release.
+//! Reserving an idempotency key (completing and releasing one are shared:
+//! `crate::sql::idempotency`): one `BEGIN IMMEDIATE` transaction on the writer, so nothing
+//! lands between the insert and the read of what it lost to.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::SqlitePool;
 
-use super::error::from_sqlx;
+use crate::sql::error::from_sqlx;
+use crate::sql::idempotency::{held, purge};
 use crate::time::earlier;
-use crate::timestamp::{from_nanos, to_nanos};
-use crate::{IdempotencyEntry, Reservation, StoreError};
+use crate::timestamp::to_nanos;
+use crate::{Reservation, StoreError};
 
-/// Expired keys purged per reservation: enough to outpace creation, cheap every time.
-const PURGE_BATCH: i64 = 100;
+/// This key, if it expired (it counts as absent): `$1` tenant, `$2` key, `$3` cutoff.
+const PURGE_KEY: &str =
+    "DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND created_at < $3";
+
+/// A bounded batch of other expired keys; the write lock already keeps out every other
+/// writer.
+const PURGE: &str = purge_expired_keys!("");
+
+/// `$1` tenant, `$2` key, `$3` request hash, `$4` now; no row is affected if the key is held.
+const TAKE: &str = "INSERT INTO idempotency_keys (tenant, key, request_hash, task_id, created_at) \
+     VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (tenant, key) DO NOTHING";
 
 pub(super) async fn reserve(
     pool: &SqlitePool,
@@ -27,90 +39,32 @@ pub(super) async fn reserve(
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(from_sqlx)?;
-    purge_expired(&mut tx, tenant, key, cutoff).await?;
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (tenant, key, request_hash, task_id, created_at) \
-         VALUES (?1, ?2, ?3, NULL, ?4) ON CONFLICT (tenant, key) DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(key)
-    .bind(request_hash)
-    .bind(to_nanos(now))
-    .execute(&mut *tx)
-    .await
-    .map_err(from_sqlx)?
-    .rows_affected();
-    let reservation = if inserted == 1 {
-        Reservation::Reserved
-    } else {
-        let (request_hash, task_id, created_at): (String, Option<String>, i64) = sqlx::query_as(
-            "SELECT request_hash, task_id, created_at FROM idempotency_keys \
-             WHERE tenant = ?1 AND key = ?2",
-        )
-        .bind(tenant)
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
-        Reservation::Existing(IdempotencyEntry {
-            request_hash,
-            task_id,
-            created_at: from_nanos(created_at),
-        })
-    };
-    tx.commit().await.map_err(from_sqlx)?;
-    Ok(reservation)
-}
-
-/// Drops this key if it expired (it counts as absent), and a bounded batch of other
-/// expired keys.
-async fn purge_expired(
-    tx: &mut Transaction<'_, Sqlite>,
-    tenant: &str,
-    key: &str,
-    cutoff: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE tenant = ?1 AND key = ?2 AND created_at < ?3")
+    sqlx::query(PURGE_KEY)
         .bind(tenant)
         .bind(key)
         .bind(cutoff)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-    sqlx::query(
-        "DELETE FROM idempotency_keys WHERE (tenant, key) IN \
-         (SELECT tenant, key FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2)",
-    )
-    .bind(cutoff)
-    .bind(PURGE_BATCH)
-    .execute(&mut **tx)
-    .await
-    .map_err(from_sqlx)?;
-    Ok(())
-}
-
-pub(super) async fn complete(
-    pool: &SqlitePool,
-    tenant: &str,
-    key: &str,
-    task_id: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE idempotency_keys SET task_id = ?3 WHERE tenant = ?1 AND key = ?2")
+    purge(&mut *tx, PURGE, cutoff).await?;
+    let inserted = sqlx::query(TAKE)
         .bind(tenant)
         .bind(key)
-        .bind(task_id)
-        .execute(pool)
+        .bind(request_hash)
+        .bind(to_nanos(now))
+        .execute(&mut *tx)
         .await
-        .map_err(from_sqlx)?;
-    Ok(())
-}
-
-pub(super) async fn release(pool: &SqlitePool, tenant: &str, key: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE tenant = ?1 AND key = ?2")
-        .bind(tenant)
-        .bind(key)
-        .execute(pool)
-        .await
-        .map_err(from_sqlx)?;
-    Ok(())
+        .map_err(from_sqlx)?
+        .rows_affected();
+    let reservation = if inserted == 1 {
+        Reservation::Reserved
+    } else {
+        // The insert lost to this row, and the write lock keeps it there.
+        let entry = held(&mut *tx, tenant, key)
+            .await?
+            .ok_or_else(|| from_sqlx(sqlx::Error::RowNotFound))?;
+        Reservation::Existing(entry)
+    };
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(reservation)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use super::error::from_sqlx;
+use crate::sql::error::from_sqlx;
 use crate::sql::queue;
 use crate::{DispatchPolicy, Pick, StoreError, TaskRecord};
 
@@ -24,8 +24,7 @@ pub(super) async fn claim_dispatch(
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(from_sqlx)?;
-    let claimed =
-        queue::claim::<sqlx::Sqlite>(&mut *tx, owner, now, lease, policy, pick, from_sqlx).await?;
+    let claimed = queue::claim::<sqlx::Sqlite>(&mut *tx, owner, now, lease, policy, pick).await?;
     tx.commit().await.map_err(from_sqlx)?;
     Ok(claimed)
 }

@@ -71,10 +71,10 @@ async fn queries_use_their_indexes() {
     );
     assert!(!by_status.contains("TEMP B-TREE"), "{by_status}");
 
-    let count = plan(&store, super::tasks::COUNT_UNFINISHED).await;
+    let count = plan(&store, crate::sql::tasks::COUNT_UNFINISHED).await;
     assert!(count.contains("tasks_tenant_unfinished"), "{count}");
 
-    let claim = plan(&store, super::claim::CLAIM).await;
+    let claim = plan(&store, super::claim::TASKS).await;
     assert!(claim.contains("tasks_due"), "{claim}");
     assert!(!claim.contains("TEMP B-TREE"), "{claim}");
 

@@ -7,7 +7,7 @@ use crate::StoreError;
 
 /// A row that does not decode is `Corrupt`; anything else is `Unavailable`. (A unique
 /// violation is only expected from an insert, which checks for it itself.)
-pub(super) fn from_sqlx(error: sqlx::Error) -> StoreError {
+pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
@@ -18,10 +18,11 @@ pub(super) fn from_sqlx(error: sqlx::Error) -> StoreError {
     }
 }
 
-pub(super) fn from_migrate(error: MigrateError) -> StoreError {
+pub(crate) fn from_migrate(error: MigrateError) -> StoreError {
     StoreError::Unavailable(format!("schema migration failed: {error}"))
 }
 
-pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
+/// sqlx reads each engine's own code for it (PostgreSQL `23505`, SQLite's constraint codes).
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }
