@@ -46,8 +46,9 @@ pub struct CreateTaskRequest {
     pub metadata: Option<Map<String, Value>>,
     /// Order within the tenant's tasks waiting in the gateway's queue: −10 to 10, higher
     /// first; default 0.
+    /// Any JSON number with a whole value (`4.0` included, as JSON Schema's `integer`).
     #[serde(default)]
-    pub priority: Option<i32>,
+    pub priority: Option<serde_json::Number>,
 }
 
 /// A created (or idempotently replayed) task.
@@ -85,17 +86,14 @@ pub async fn create(
             "metadata: must be at most {MAX_METADATA_BYTES} bytes of JSON"
         )));
     }
-    if let Some(priority) = request.priority {
-        if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
-            return Err(ApiError::InvalidRequest(format!(
-                "priority: must be an integer from {MIN_PRIORITY} to {MAX_PRIORITY}"
-            )));
-        }
-    }
-    let candidates = candidates(caller, tenant, &request)?;
+    let checked = Checked {
+        priority: priority(request.priority.as_ref())?,
+        candidates: candidates(caller, tenant, &request)?,
+        metadata,
+    };
 
     let Some(key) = idempotency_key else {
-        return submit(state, caller, tenant, &request, candidates, metadata, None).await;
+        return submit(state, caller, tenant, &request, checked, None).await;
     };
     check_idempotency_key(key)?;
     let hash = hex::encode(Sha256::digest(
@@ -121,18 +119,11 @@ pub async fn create(
             .get(&caller.tenant, &task_id)
             .await?
             .ok_or_else(ApiError::task_not_found)?;
-        return Ok(Created { task: record.task });
+        return Ok(Created {
+            task: place::task_of(state, &caller.runtime, &record).await?,
+        });
     }
-    let created = submit(
-        state,
-        caller,
-        tenant,
-        &request,
-        candidates,
-        metadata,
-        Some(key),
-    )
-    .await;
+    let created = submit(state, caller, tenant, &request, checked, Some(key)).await;
     if created.is_err() {
         // Released unless a task holds it (a create whose outcome is unknown keeps its key,
         // so a retry cannot send it twice).
@@ -152,6 +143,32 @@ pub async fn create(
         }
     }
     created
+}
+
+/// What validation made of the request, ready to store.
+struct Checked {
+    priority: i32,
+    /// The providers to try, in order.
+    candidates: Vec<String>,
+    metadata: Map<String, Value>,
+}
+
+/// The create's `priority`: a whole number from −10 to 10 (default 0).
+fn priority(number: Option<&serde_json::Number>) -> Result<i32, ApiError> {
+    let Some(number) = number else {
+        return Ok(0);
+    };
+    let whole = number
+        .as_i64()
+        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64));
+    whole
+        .and_then(|n| i32::try_from(n).ok())
+        .filter(|n| (MIN_PRIORITY..=MAX_PRIORITY).contains(n))
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "priority: must be an integer from {MIN_PRIORITY} to {MAX_PRIORITY}"
+            ))
+        })
 }
 
 /// The providers to try, in order: the pinned one, or the tenant's route for the type.
@@ -229,10 +246,14 @@ async fn submit(
     caller: &Caller,
     tenant: &TenantConfig,
     request: &CreateTaskRequest,
-    candidates: Vec<String>,
-    metadata: Map<String, Value>,
+    checked: Checked,
     idempotency_key: Option<&str>,
 ) -> Result<Created, ApiError> {
+    let Checked {
+        priority,
+        candidates,
+        metadata,
+    } = checked;
     let runtime = &caller.runtime;
     let _slot = reserve_unfinished_slot(state, caller, tenant).await?;
     let queues = queueable(runtime, &candidates);
@@ -247,7 +268,7 @@ async fn submit(
     let first = candidates.first().cloned().unwrap_or_default();
     let entry = QueueEntry {
         state: QueueState::Waiting,
-        priority: request.priority.unwrap_or(0),
+        priority,
         candidates,
         head: false,
         input: request.input.to_string(),
