@@ -19,7 +19,8 @@ use common::python::*;
 use common::*;
 use serde_json::{json, Value};
 
-/// The tenant of the fuzz run: every task type routed over every provider that runs it,
+/// The tenant of the fuzz run: every task type routed over every provider that runs it
+/// (makevid limited to 2 at once, so creates pinned to it also answer from the queue),
 /// a rate limit far above what the run sends (so `429`s stay rare and legitimate), webhooks
 /// allowed to loopback only, and room for the largest bodies the document allows.
 const FUZZ_CONFIG: &str = r#"
@@ -39,7 +40,7 @@ providers:
   comet-compat: {type: cometapi_compat, base_url: "${SIM}", api_key: provider-key-compat, timeout: 5s, retries: 0}
   comet-official: {type: cometapi_official, base_url: "${SIM}", api_key: provider-key-official, timeout: 5s, retries: 0}
   runway: {type: runway, base_url: "${SIM}", api_key: provider-key-runway, timeout: 5s, retries: 0}
-  makevid: {type: makevid, base_url: "${SIM}", api_key: provider-key-makevid, timeout: 5s, retries: 0}
+  makevid: {type: makevid, base_url: "${SIM}", api_key: provider-key-makevid, timeout: 5s, retries: 0, max_concurrent: 2}
 tenants:
   acme:
     keys: ["${KEY_A_HASH}"]
