@@ -57,7 +57,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                     let runtime = runtime.clone();
                     tokio::spawn(async move {
                         if record.queue.is_some() {
-                            crate::queue::dispatch::expire(&state, &runtime, record).await;
+                            crate::queue::expiry::expire(&state, &runtime, record).await;
                             drop(slot);
                             return;
                         }

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use taskgate_core::{CreateOptions, InputError, TaskError, TaskInput, UpstreamError};
-use taskgate_store::{Pick, QueueEntry, QueueState, TaskRecord};
+use taskgate_store::{QueueEntry, QueueState, TaskRecord};
 
-use super::policy::{dispatch_policy, queueable};
+use super::policy::queueable;
+use super::transitions::{accept, fall_back, not_created, requeue, unknown, Next};
 use crate::runtime::Runtime;
 use crate::state::AppState;
 use crate::tasks::callback_token;
-use crate::tasks::commit::commit;
 use crate::tasks::refresh::{poll_bound, to_chrono};
 use crate::traffic::upstream::CallError;
 
@@ -51,7 +51,7 @@ pub enum CreateFailure {
 
 impl CreateFailure {
     /// The task's error when the failure is stored.
-    fn task_error(&self) -> TaskError {
+    pub(super) fn task_error(&self) -> TaskError {
         let message = match self {
             CreateFailure::RateLimited { provider, .. } => {
                 format!("provider {provider} is at its rate limit")
@@ -269,248 +269,7 @@ async fn send(
     Ok(upstream.create(&input, &options, key).await?)
 }
 
-/// Records the provider's task id: the task has left the queue. The store is asked a few
-/// times; if it stays away, the lease runs out and the task fails as
-/// `create_outcome_unknown` rather than being sent again.
-async fn accept(
-    state: &AppState,
-    runtime: &Runtime,
-    mut record: TaskRecord,
-    provider: String,
-    provider_task_id: String,
-) -> Dispatched {
-    let now = Utc::now();
-    record.task.provider = Some(provider);
-    record.task.provider_task_id = Some(provider_task_id);
-    record.task.updated_at = now;
-    record.queue = None;
-    record.lease_owner = None;
-    record.lease_until = None;
-    record.dispatched_at = Some(now);
-    // Nothing to learn from the provider right after its create: the watcher's first look
-    // comes one period later.
-    record.next_check_at = Some(now + to_chrono(runtime.config.tasks.watch_every));
-    for attempt in 0..3u32 {
-        match commit(state, false, &record).await {
-            Ok(Some(version)) => {
-                record.version = version;
-                state
-                    .metrics
-                    .queue_wait(waited(record.task.created_at, now));
-                tracing::info!(task = %record.task.id, provider = ?record.task.provider, "task created");
-                return Dispatched::Accepted(record);
-            }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!(task = %record.task.id, attempt, error = %e, "could not record the provider's task id; retrying");
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-            }
-        }
-    }
-    // The provider has the task but the record moved on without it: log everything needed
-    // to find it by hand.
-    tracing::error!(task = %record.task.id, provider = ?record.task.provider, provider_task_id = ?record.task.provider_task_id, tenant = %record.tenant, "created upstream but could not record it");
-    Dispatched::Lost
-}
-
-fn waited(created: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
-    (now - created).to_std().unwrap_or_default()
-}
-
-/// Back to the head of its tenant's line, for all its original candidates.
-async fn requeue(
-    state: &AppState,
-    runtime: &Runtime,
-    mut record: TaskRecord,
-    entry: QueueEntry,
-    original: Vec<String>,
-) -> Dispatched {
-    record.queue = Some(QueueEntry {
-        state: QueueState::Waiting,
-        head: true,
-        candidates: original,
-        ..entry
-    });
-    record.lease_owner = None;
-    record.lease_until = None;
-    record.next_check_at = Some(queue_deadline(runtime, &record));
-    match state.store.update(&record).await {
-        Ok(Some(version)) => {
-            record.version = version;
-            state.queue_ready.notify_one();
-            Dispatched::Waiting(record)
-        }
-        Ok(None) => Dispatched::Lost,
-        Err(e) => {
-            // The lease runs out and the watcher settles it.
-            tracing::warn!(task = %record.task.id, error = %e, "could not put a task back in the queue");
-            Dispatched::Lost
-        }
-    }
-}
-
 /// When a waiting task gives up: `tasks.max_queued_for` after its create.
 pub fn queue_deadline(runtime: &Runtime, record: &TaskRecord) -> DateTime<Utc> {
     record.task.created_at + to_chrono(runtime.config.tasks.max_queued_for)
-}
-
-enum Next {
-    Send(TaskRecord),
-    Wait(TaskRecord),
-    Lost,
-}
-
-/// The next candidates, in order: straight on when none of them limits its concurrency
-/// (nothing to count), else through a claim like any other dispatch.
-async fn fall_back(
-    state: &AppState,
-    runtime: &Runtime,
-    mut record: TaskRecord,
-    entry: QueueEntry,
-    remaining: Vec<String>,
-) -> Next {
-    let now = Utc::now();
-    let lease = lease(runtime, &remaining);
-    if !queueable(runtime, &remaining) {
-        let next = remaining.first().cloned().unwrap_or_default();
-        record.queue = Some(QueueEntry {
-            state: QueueState::Dispatching { provider: next },
-            candidates: remaining,
-            ..entry
-        });
-        record.lease_owner = Some(state.replica_id.clone());
-        record.lease_until = Some(now + to_chrono(lease));
-        record.next_check_at = record.lease_until;
-        return match state.store.update(&record).await {
-            Ok(Some(version)) => {
-                record.version = version;
-                Next::Send(record)
-            }
-            _ => Next::Lost,
-        };
-    }
-    record.queue = Some(QueueEntry {
-        state: QueueState::Waiting,
-        candidates: remaining,
-        head: true,
-        ..entry
-    });
-    record.lease_owner = None;
-    record.lease_until = None;
-    record.next_check_at = Some(queue_deadline(runtime, &record));
-    match state.store.update(&record).await {
-        Ok(Some(version)) => record.version = version,
-        _ => return Next::Lost,
-    }
-    let policy = dispatch_policy(state, runtime);
-    let pick = Pick::Task {
-        tenant: &record.tenant,
-        id: &record.task.id,
-    };
-    match state
-        .store
-        .claim_dispatch(&state.replica_id, now, lease, &policy, pick)
-        .await
-    {
-        Ok(mut claimed) => match claimed.pop() {
-            Some(next) => Next::Send(next),
-            None => Next::Wait(record),
-        },
-        Err(e) => {
-            tracing::warn!(task = %record.task.id, error = %e, "could not claim the next provider; the task waits");
-            Next::Wait(record)
-        }
-    }
-}
-
-async fn not_created(
-    state: &AppState,
-    record: TaskRecord,
-    failure: CreateFailure,
-    mode: Mode,
-) -> Dispatched {
-    if mode == Mode::Inline {
-        return Dispatched::NotCreated { record, failure };
-    }
-    let error = failure.task_error();
-    match fail(state, record, None, error).await {
-        Some(record) => Dispatched::NotCreated { record, failure },
-        None => Dispatched::Lost,
-    }
-}
-
-async fn unknown(state: &AppState, record: TaskRecord, failure: CreateFailure) -> Dispatched {
-    let provider = record.slot_provider().map(str::to_string);
-    let error = TaskError::new(
-        TaskError::CREATE_OUTCOME_UNKNOWN,
-        "the provider did not say whether it created the task; it was not sent again",
-    );
-    match fail(state, record, provider, error).await {
-        Some(record) => Dispatched::Unknown { record, failure },
-        None => Dispatched::Lost,
-    }
-}
-
-/// Stores the task as failed (its webhook goes out); `None` when the record moved on.
-async fn fail(
-    state: &AppState,
-    mut record: TaskRecord,
-    provider: Option<String>,
-    error: TaskError,
-) -> Option<TaskRecord> {
-    record.task.provider = provider;
-    record.task.fail(error, Utc::now());
-    record.queue = None;
-    record.lease_owner = None;
-    record.lease_until = None;
-    record.next_check_at = None;
-    match commit(state, false, &record).await {
-        Ok(Some(version)) => {
-            record.version = version;
-            Some(record)
-        }
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(task = %record.task.id, error = %e, "could not store a failed dispatch; the watcher settles it");
-            None
-        }
-    }
-}
-
-/// Settles a queued task the watcher claimed: a waiting one past `tasks.max_queued_for`
-/// fails with `queue_timeout` (else it is looked at again then); one whose dispatch lease
-/// ran out fails with `create_outcome_unknown`: its create may have reached the provider,
-/// and sending it again could run it twice.
-pub async fn expire(state: &AppState, runtime: &Runtime, mut record: TaskRecord) {
-    let Some(entry) = record.queue.clone() else {
-        return;
-    };
-    let now = Utc::now();
-    match entry.state {
-        QueueState::Waiting => {
-            let deadline = queue_deadline(runtime, &record);
-            if now < deadline {
-                record.lease_owner = None;
-                record.lease_until = None;
-                record.next_check_at = Some(deadline);
-                if let Err(e) = state.store.update(&record).await {
-                    tracing::warn!(task = %record.task.id, error = %e, "could not reschedule a queued task");
-                }
-                return;
-            }
-            let error = TaskError::new(
-                TaskError::QUEUE_TIMEOUT,
-                "the task waited in the gateway's queue longer than tasks.max_queued_for",
-            );
-            fail(state, record, None, error).await;
-        }
-        QueueState::Dispatching { provider } => {
-            tracing::error!(task = %record.task.id, provider = %provider, "a dispatch did not finish (its replica stopped?); the create's outcome is unknown");
-            let error = TaskError::new(
-                TaskError::CREATE_OUTCOME_UNKNOWN,
-                "the gateway stopped while sending the task; it was not sent again",
-            );
-            fail(state, record, Some(provider), error).await;
-        }
-    }
 }

@@ -8,5 +8,7 @@ pub mod cooldown;
 pub mod dispatch;
 pub mod dispatcher;
 pub mod durations;
+pub mod expiry;
 pub mod place;
 pub mod policy;
+mod transitions;

@@ -6,6 +6,7 @@ pub mod cancel;
 pub mod create;
 pub mod list;
 pub mod read;
+mod submit;
 
 pub use taskgate_engine::tasks::{
     callback_token, commit, finished_cache, refresh, singleflight, turns,
