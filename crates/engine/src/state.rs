@@ -44,6 +44,8 @@ pub struct Shared {
     pub queue_ready: tokio::sync::Notify,
     /// Providers resting after refusing a create for capacity.
     pub cooldowns: crate::queue::cooldown::Cooldowns,
+    /// Background dispatches in flight (shutdown waits for them).
+    pub dispatches: crate::queue::dispatcher::InFlight,
     /// How long tasks lately held a provider's slot (queue estimates).
     pub durations: crate::queue::durations::SlotDurations,
     /// This process's name on leases (watcher, outbox).
@@ -98,6 +100,7 @@ impl AppState {
                 queue_ready: tokio::sync::Notify::new(),
                 cooldowns: Default::default(),
                 durations: Default::default(),
+                dispatches: Default::default(),
                 replica_id,
                 webhook_http,
                 webhook_attempts: Default::default(),

@@ -117,10 +117,12 @@ impl Gateway {
             .collect();
         let background = self.background;
         let drained = tokio::time::timeout(grace, async {
-            // The watcher and the outbox finish the round they are in.
+            // The watcher and the outbox finish the round they are in; creates the queue
+            // is sending record their outcome.
             for task in background {
                 let _ = task.await;
             }
+            self.state.dispatches.idle().await;
             for server in self.servers {
                 match server.await {
                     Ok(Ok(())) => {}

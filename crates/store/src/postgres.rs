@@ -46,6 +46,7 @@ sql_task_store!(PostgresStore {
     writer: pool,
     reader: pool,
     insert: |store, record| sql::tasks::insert(&store.pool, record),
+    update: |store, record| sql::tasks::update(&store.pool, record),
     claim_due: claim::TASKS,
     claim_deliveries: claim::DELIVERIES,
     reserve_idempotency: idempotency::reserve,

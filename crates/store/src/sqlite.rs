@@ -25,7 +25,7 @@ pub struct SqliteStore {
     /// Reads only; the same pool as `writer` for an in-memory database.
     reader: SqlitePool,
     /// Creates, committed in groups.
-    inserts: group_commit::Inserts,
+    writes: group_commit::Writes,
 }
 
 impl SqliteStore {
@@ -33,11 +33,11 @@ impl SqliteStore {
     /// and brings its schema up to date. Opening the same file again is fine.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let (writer, reader) = connect::open_file(path).await?;
-        let inserts = group_commit::Inserts::spawn(writer.clone());
+        let writes = group_commit::Writes::spawn(writer.clone());
         Ok(SqliteStore {
             writer,
             reader,
-            inserts,
+            writes,
         })
     }
 
@@ -45,7 +45,7 @@ impl SqliteStore {
     pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
         let pool = connect::open_memory().await?;
         Ok(SqliteStore {
-            inserts: group_commit::Inserts::spawn(pool.clone()),
+            writes: group_commit::Writes::spawn(pool.clone()),
             writer: pool.clone(),
             reader: pool,
         })
@@ -62,7 +62,8 @@ impl SqliteStore {
 sql_task_store!(SqliteStore {
     writer: writer,
     reader: reader,
-    insert: |store, record| store.inserts.insert(record),
+    insert: |store, record| store.writes.insert(record),
+    update: |store, record| store.writes.update(record),
     claim_due: claim::TASKS,
     claim_deliveries: claim::DELIVERIES,
     reserve_idempotency: idempotency::reserve,

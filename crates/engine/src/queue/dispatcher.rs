@@ -2,12 +2,13 @@
 //! config was reloaded, a provider's rest ended) and on a short tick, claims waiting tasks
 //! from the store's queue (one queue for every replica) and sends each upstream.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use taskgate_store::{Pick, TaskRecord};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use super::dispatch::{self, Mode};
 use super::policy::dispatch_policy;
@@ -69,7 +70,86 @@ pub async fn round(state: &AppState) -> usize {
 pub fn spawn(state: &AppState, runtime: &Arc<Runtime>, record: TaskRecord) {
     let state = state.clone();
     let runtime = runtime.clone();
+    // Counted before the spawn, so a shutdown starting now already waits for it.
+    state.dispatches.begin();
     tokio::spawn(async move {
+        let _counted = state.dispatches.until_dropped();
         dispatch::dispatch(&state, &runtime, record, Mode::Background).await;
     });
+}
+
+/// Background dispatches in flight. A graceful shutdown waits for them (within its grace)
+/// before closing the store: a create the provider accepted must have its task id
+/// recorded, or the task would fail as `create_outcome_unknown` although it runs.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// One dispatch counted in [`InFlight`] until dropped (also when its task panics).
+pub struct Job<'a> {
+    of: &'a InFlight,
+}
+
+impl Drop for Job<'_> {
+    fn drop(&mut self) {
+        if self.of.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.of.idle.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    /// Counts one more dispatch; pair with [`InFlight::until_dropped`] in its task.
+    pub fn begin(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Ends the count of one begun dispatch when dropped (also when its task panics).
+    pub fn until_dropped(&self) -> Job<'_> {
+        Job { of: self }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Returns once no dispatch is in flight.
+    pub async fn idle(&self) {
+        loop {
+            // Registered before the check, so a dispatch ending in between still wakes us.
+            let ended = self.idle.notified();
+            if self.count() == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_waits_for_every_begun_dispatch() {
+        let in_flight = Arc::new(InFlight::default());
+        in_flight.idle().await;
+        in_flight.begin();
+        in_flight.begin();
+        let waiter = tokio::spawn({
+            let in_flight = in_flight.clone();
+            async move { in_flight.idle().await }
+        });
+        tokio::task::yield_now().await;
+        drop(in_flight.until_dropped());
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "one dispatch is still in flight");
+        drop(in_flight.until_dropped());
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("idle after the last dispatch")
+            .unwrap();
+    }
 }

@@ -4,7 +4,8 @@
 /// arguments are what the engines do differently:
 /// - `writer`, `reader`: the fields holding the pools writes and reads go to (the same
 ///   field where an engine has one pool for both);
-/// - `insert`: how a new task is written, as a closure-like `|store, record| future`;
+/// - `insert`, `update`: how a new task is written and a task is compare-and-set, each as a
+///   closure-like `|store, record| future`;
 /// - `claim_due`, `claim_deliveries`: the claim statements, each written with its row
 ///   locking (`claim_due!`, `claim_deliveries!`);
 /// - `reserve_idempotency`, `claim_dispatch`: the engine's functions for these, called with
@@ -17,6 +18,7 @@ macro_rules! sql_task_store {
             writer: $writer:ident,
             reader: $reader:ident,
             insert: |$insert_store:ident, $insert_record:ident| $insert:expr,
+            update: |$update_store:ident, $update_record:ident| $update:expr,
             claim_due: $claim_due:expr,
             claim_deliveries: $claim_deliveries:expr,
             reserve_idempotency: $reserve:path,
@@ -42,7 +44,8 @@ macro_rules! sql_task_store {
                 &self,
                 record: &$crate::TaskRecord,
             ) -> Result<Option<i64>, $crate::StoreError> {
-                $crate::sql::tasks::update(&self.$writer, record).await
+                let ($update_store, $update_record) = (self, record);
+                $update.await
             }
 
             async fn list(
