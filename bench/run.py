@@ -8,6 +8,14 @@ reports medians. Writes the tables to BENCHMARKS.md (or --out).
 
     python3 bench/run.py                 # the full run (about 10 minutes)
     python3 bench/run.py --quick         # a smoke run (short rounds)
+    python3 bench/run.py --queue         # the full run with the queue's scenarios (g, h)
+    python3 bench/run.py --only g,h --before-bin DIR
+                                         # the queue's scenarios only, merged into BENCHMARKS.md
+
+Scenarios (g) and (h) measure the queue (bench/queue_bench.py): (g) dispatch throughput
+through a provider's max_concurrent on SQLite and PostgreSQL (--pg-url, in a schema of its
+own that is dropped after), (h) creates before (--before-rev, built in a temporary git
+worktree unless --before-bin names its release directory) and after the store-first path.
 
 Everything listens on 127.0.0.1 only.
 """
@@ -123,6 +131,9 @@ def wrk(url, script, env, conns, secs):
 
 
 class Bench:
+    KEY, SIM_PORT = KEY, SIM_PORT
+    proc_stats, http, wrk = staticmethod(proc_stats), staticmethod(http), staticmethod(wrk)
+
     def __init__(self, args):
         self.args = args
         self.tmp = tempfile.mkdtemp(prefix="taskgate-bench-")
@@ -252,16 +263,33 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--bin", default="", help="use the release binaries in this directory (a copy, safe from rebuilds during the run); no build")
     ap.add_argument("--litellm", action="store_true", help="also run LiteLLM's proxy as the peer, scenario (f) (installs litellm[proxy] in bench/.litellm-venv)")
     ap.add_argument("--profile", action="store_true", help="also record a perf profile of taskgate per scenario (bench/profiles/)")
-    ap.add_argument("--only", default="", help="comma-separated scenario letters to run (a,b,c,d,e); default all")
+    ap.add_argument("--only", default="", help="comma-separated scenario letters to run (a,b,c,d,e,f,g,h); default all")
+    q = ap.add_argument_group("queue scenarios (g: dispatch throughput, h: creates before/after store-first)")
+    q.add_argument("--queue", action="store_true", help="also run (g) and (h) in a full run (not by default: (h) builds an older commit)")
+    q.add_argument("--queue-tasks", type=int, default=2000, help="(g) tasks per burst")
+    q.add_argument("--queue-slots", type=int, default=16, help="(g) the provider's max_concurrent")
+    q.add_argument("--queue-watch", default="50ms", help="(g) tasks.watch_every")
+    q.add_argument("--queue-threads", type=int, default=32, help="(g) client connections of the burst")
+    q.add_argument("--queue-poll", type=float, default=0.05, help="(g) seconds between /metrics polls")
+    q.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/test", help="(g) PostgreSQL (trust auth)")
+    q.add_argument("--pg-schema", default="bench_queue", help="(g) schema created for the run and dropped after")
+    q.add_argument("--no-postgres", action="store_true", help="(g) SQLite only")
+    q.add_argument("--before-rev", default="56ba4e1", help="(h) the commit before the store-first path")
+    q.add_argument("--before-bin", default="", help="(h) release directory holding that commit's taskgate (else it is built)")
+    q.add_argument("--before-target", default=os.path.join(ROOT, "target", "bench-before"), help="(h) CARGO_TARGET_DIR of that build")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.rounds = 3, 1
+        args.queue_tasks = min(args.queue_tasks, 500)
     ensure_tools(args.profile)
     b = Bench(args)
     try:
-        if args.no_build:
+        if args.bin:
+            b.bin = os.path.abspath(args.bin)
+        elif args.no_build:
             b.bin = os.path.join(ROOT, "target", "release")
         else:
             b.build()
@@ -277,7 +305,12 @@ def main():
             b.peer.stop()
         b.stop_all()
     if args.only:
-        print("partial run (--only): BENCHMARKS.md left as it is")
+        if getattr(b, "queue_g", None) or getattr(b, "queue_h", None):
+            from report import merge_queue_sections
+            merge_queue_sections(b, args)
+            print(f"partial run (--only): the queue sections of {args.out} replaced, the rest left as it is")
+        else:
+            print("partial run (--only): BENCHMARKS.md left as it is")
         return
     from report import write_report
     write_report(b, args)
@@ -303,14 +336,17 @@ def seed_tasks(b, prefix=""):
 
 
 def run(b):
+    only = set(filter(None, b.args.only.split(",")))
+    want = lambda letter: not only or letter in only
+    if only and not only & set("abcdef"):
+        run_queue(b, want)
+        return
     gw, ng = f"http://127.0.0.1:{GW_PORT}", f"http://127.0.0.1:{NGINX_PORT}"
     ids_unfinished, ids_finished, unfinished = seed_tasks(b)
     poll_id = unfinished[0]["provider_task_id"]
     poll_path = f"/api/v1/get_runway/{poll_id}"
     env = {"KEY": KEY, "PATH_ONE": poll_path, "PROVIDER_KEY": "bench-provider-key"}
     pid = b.gw.pid
-    only = set(filter(None, b.args.only.split(",")))
-    want = lambda letter: not only or letter in only
     if want("a"):
         b.scenario("(a) nginx: provider poll", f"{ng}{poll_path}", "get_one.lua", {**env, "AUTH": "bench-provider-key"})
     if want("b"):
@@ -338,6 +374,7 @@ def run(b):
                    {**env, "AUTH": peer.key, "PATH_ONE": path, "BODY": json.dumps(body)}, target_pid=peer.pid, profile=False)
         peer.stop()
         b.peer = None
+    run_queue(b, want)
     if only:
         return
     # Scale with concurrency.
@@ -356,6 +393,17 @@ def run(b):
     b.final_rss = proc_stats(pid)[0]
     b.peak_rss = proc_stats(pid)[1]
     store_curve(b, env)
+
+
+def run_queue(b, want):
+    """(g) and (h), each on gateways of its own (bench/queue_bench.py)."""
+    import queue_bench
+    asked = b.args.queue or b.args.only
+    if want("g") and asked:
+        queue_bench.scenario_g(b)
+    if want("h") and asked:
+        queue_bench.scenario_h(b)
+    http("POST", f"http://127.0.0.1:{SIM_PORT}/_sim/scenario", {"not_visible_ms": 0, "queued_ms": 3600000})
 
 
 def stored_tasks(b):
