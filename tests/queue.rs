@@ -458,3 +458,34 @@ async fn an_event_stream_sees_the_task_leave_the_queue() {
     .await;
     assert!(left.is_ok(), "no event with the provider: {text}");
 }
+
+#[tokio::test]
+async fn another_tenant_cannot_read_cancel_or_count_a_queued_task() {
+    let h = start(Settings::default()).await;
+    let first = occupy(&h).await;
+    let task = create_as(&h, KEY_A, video("acme's")).await;
+    let id = task["id"].as_str().unwrap();
+    let res = h.get(KEY_B, &format!("/v1/tasks/{id}")).await;
+    expect_error(res, 404, "not_found").await;
+    let res = h
+        .post(KEY_B, &format!("/v1/tasks/{id}/cancel"), &json!({}))
+        .await;
+    expect_error(res, 404, "not_found").await;
+    let queued_for = |providers: &Value| {
+        providers["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "makevid")
+            .map(|p| p["queued"].clone())
+    };
+    let beta: Value = h.get(KEY_B, "/v1/providers").await.json().await.unwrap();
+    assert_eq!(queued_for(&beta), Some(json!(0)), "{beta}");
+    let acme: Value = h.get(KEY_A, "/v1/providers").await.json().await.unwrap();
+    assert_eq!(queued_for(&acme), Some(json!(1)), "{acme}");
+    // Still acme's, still queued, and it runs once the slot frees.
+    assert_eq!(read(&h, KEY_A, id).await["status"], "queued");
+    assert!(h.sim.finish(&first, Outcome::Succeed));
+    h.wait_until(KEY_A, id, Duration::from_secs(20), |t| t["status"] == "succeeded")
+        .await;
+}

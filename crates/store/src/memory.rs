@@ -116,7 +116,7 @@ impl State {
             .values()
             .filter(|r| is_waiting(r) && !r.task.is_terminal() && lease_free(r.lease_until, now))
             .filter(|r| match pick {
-                Pick::Fair { .. } => true,
+                Pick::Fair { .. } | Pick::FairWhenFree { .. } => true,
                 Pick::Task { tenant, id } => r.tenant == tenant && r.task.id == id,
             })
             .collect();
@@ -405,7 +405,13 @@ impl TaskStore for MemoryStore {
     ) -> Result<Vec<TaskRecord>, StoreError> {
         let until = later(now, lease);
         let mut state = self.state();
-        let choice = choose(state.queue_view(now, pick), policy, pick);
+        let view = state.queue_view(now, pick);
+        if let Pick::FairWhenFree { providers, .. } = pick {
+            if !policy.any_free(providers, &view.running) {
+                return Ok(Vec::new());
+            }
+        }
+        let choice = choose(view, policy, pick);
         state.passes = choice.passes;
         state.clock = choice.clock;
         let mut claimed = Vec::with_capacity(choice.chosen.len());

@@ -61,6 +61,15 @@ pub struct DispatchPolicy {
 }
 
 impl DispatchPolicy {
+    /// Whether one of `providers` has a free slot, with `running` slots in use.
+    pub(crate) fn any_free(&self, providers: &[String], running: &BTreeMap<String, u64>) -> bool {
+        let free = Free {
+            policy: self,
+            running: running.clone(),
+        };
+        providers.iter().any(|p| free.has(p))
+    }
+
     fn weight(&self, tenant: &str) -> f64 {
         f64::from(self.weights.get(tenant).copied().unwrap_or(1).max(1))
     }
@@ -73,6 +82,14 @@ pub enum Pick<'a> {
     /// the tenant's virtual time on by `1 / queue_weight`; the tenant furthest behind goes
     /// next), within a tenant by head, priority (higher first), then age.
     Fair { limit: usize },
+    /// As `Fair`, but only when one of `providers` has a free slot now; otherwise nothing is
+    /// taken and the waiting line is not even read. For a create: it frees no slot, so when
+    /// its own providers are full there is nothing it could start, and reading a long line
+    /// on every create would cost each one time in proportion to the queue's length.
+    FairWhenFree {
+        limit: usize,
+        providers: &'a [String],
+    },
     /// This task only (a fallback to its next candidates), if it is waiting and one of its
     /// candidates has a free slot. Leaves the tenants' virtual times alone.
     Task { tenant: &'a str, id: &'a str },
@@ -180,7 +197,7 @@ pub(crate) fn choose(view: QueueView, policy: &DispatchPolicy, pick: Pick<'_>) -
                 });
             }
         }
-        Pick::Fair { limit } => {
+        Pick::Fair { limit } | Pick::FairWhenFree { limit, .. } => {
             while chosen.len() < limit {
                 // Each tenant's first task that can go somewhere now.
                 let mut best: Option<(f64, &str, usize, String)> = None;

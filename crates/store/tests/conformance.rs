@@ -52,6 +52,7 @@ macro_rules! conformance {
                 ownership::a_nul_in_metadata_does_not_stop_ownership,
                 queue::queue_fields_round_trip,
                 queue::claim_respects_max_counting_tasks_at_the_provider,
+                queue::a_claim_for_full_providers_takes_nothing_even_with_room_elsewhere,
                 queue::claim_takes_candidates_in_their_order,
                 queue::closed_and_unknown_providers_take_nothing,
                 queue::claim_stops_at_its_limit,

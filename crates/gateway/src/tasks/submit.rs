@@ -110,8 +110,9 @@ pub(super) async fn submit(
     }
 }
 
-/// Runs a claim for the queue (fair between tenants: tasks already waiting go first),
-/// sends the others it took in the background, and returns ours if it was among them.
+/// Runs a claim for the queue when one of our providers has a free slot (fair between
+/// tenants: tasks already waiting go first), sends the others it took in the background,
+/// and returns ours if it was among them.
 async fn claim_with_others(
     state: &AppState,
     runtime: &std::sync::Arc<crate::runtime::Runtime>,
@@ -119,6 +120,11 @@ async fn claim_with_others(
     lease: std::time::Duration,
 ) -> Result<Option<TaskRecord>, ApiError> {
     let policy = dispatch_policy(state, runtime);
+    let candidates = record
+        .queue
+        .as_ref()
+        .map(|q| q.candidates.as_slice())
+        .unwrap_or_default();
     let claimed = state
         .store
         .claim_dispatch(
@@ -126,8 +132,9 @@ async fn claim_with_others(
             Utc::now(),
             lease,
             &policy,
-            Pick::Fair {
+            Pick::FairWhenFree {
                 limit: dispatcher::BATCH,
+                providers: candidates,
             },
         )
         .await?;

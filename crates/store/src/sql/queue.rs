@@ -133,9 +133,15 @@ where
     for<'r> (String, f64): FromRow<'r, DB::Row>,
 {
     let now_nanos = to_nanos(now);
+    if let Pick::FairWhenFree { providers, .. } = pick {
+        let running = running::<DB>(connection, policy, providers.iter()).await?;
+        if !policy.any_free(providers, &running) {
+            return Ok(Vec::new());
+        }
+    }
     let waiting: Vec<WaitingRow> = match pick {
-        Pick::Fair { limit: 0 } => return Ok(Vec::new()),
-        Pick::Fair { limit: n } => {
+        Pick::Fair { limit: 0 } | Pick::FairWhenFree { limit: 0, .. } => return Ok(Vec::new()),
+        Pick::Fair { limit: n } | Pick::FairWhenFree { limit: n, .. } => {
             sqlx::query_as(WAITING)
                 .bind(now_nanos)
                 .bind(limit(n))
@@ -169,11 +175,16 @@ where
         .collect();
 
     let mut view = QueueView {
-        running: running::<DB>(connection, policy, &waiting).await?,
+        running: running::<DB>(
+            connection,
+            policy,
+            waiting.iter().flat_map(|t| &t.candidates),
+        )
+        .await?,
         waiting,
         ..QueueView::default()
     };
-    if matches!(pick, Pick::Fair { .. }) {
+    if !matches!(pick, Pick::Task { .. }) {
         let passes: Vec<(String, f64)> = sqlx::query_as(PASSES)
             .fetch_all(&mut *connection)
             .await
@@ -221,12 +232,11 @@ where
     Ok(claimed)
 }
 
-/// Slots in use at the providers with a `Max` among the candidates of `waiting` (the only
-/// counts the choice reads).
-async fn running<DB>(
+/// Slots in use at those of `providers` with a `Max` (the only counts the choice reads).
+async fn running<'p, DB>(
     connection: &mut DB::Connection,
     policy: &DispatchPolicy,
-    waiting: &[WaitingTask],
+    providers: impl Iterator<Item = &'p String>,
 ) -> Result<BTreeMap<String, u64>, StoreError>
 where
     DB: Database,
@@ -235,9 +245,7 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'r> (String, i64): FromRow<'r, DB::Row>,
 {
-    let limited: BTreeSet<&String> = waiting
-        .iter()
-        .flat_map(|t| &t.candidates)
+    let limited: BTreeSet<&String> = providers
         .filter(|p| matches!(policy.slots.get(*p), Some(SlotLimit::Max(_))))
         .collect();
     if limited.is_empty() {

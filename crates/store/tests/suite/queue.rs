@@ -201,6 +201,38 @@ pub async fn claim_respects_max_counting_tasks_at_the_provider(store: &dyn TaskS
     assert_eq!(store.count_waiting(Some(TENANT)).await.unwrap()[0].count, 1);
 }
 
+pub async fn a_claim_for_full_providers_takes_nothing_even_with_room_elsewhere(
+    store: &dyn TaskStore,
+) {
+    insert_all(
+        store,
+        &[
+            at_provider(OTHER_TENANT, "task_running", "a"),
+            waiting(TENANT, "task_for_a", at(1), &["a"]),
+            waiting(TENANT, "task_for_b", at(2), &["b"]),
+        ],
+    )
+    .await;
+    let policy = policy(&[("a", SlotLimit::Max(1)), ("b", SlotLimit::Max(1))], &[]);
+    let full = ["a".to_string()];
+    let when_free = |providers| Pick::FairWhenFree {
+        limit: 10,
+        providers,
+    };
+    let none = store
+        .claim_dispatch("replica-a", at(10), LEASE, &policy, when_free(&full))
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "a is full: {:?}", ids(&none));
+    let open = ["b".to_string()];
+    let some = store
+        .claim_dispatch("replica-a", at(10), LEASE, &policy, when_free(&open))
+        .await
+        .unwrap();
+    assert_eq!(ids(&some), ["task_for_b"]);
+    assert_eq!(providers(&some), ["b"]);
+}
+
 pub async fn claim_takes_candidates_in_their_order(store: &dyn TaskStore) {
     for i in 0..4 {
         store
