@@ -133,6 +133,8 @@ async fn eight_creates_with_max_concurrent_two_never_run_three_at_the_provider()
         ..Settings::default()
     })
     .await;
+    // Long enough that the two first tasks surely overlap, short enough for a quick test.
+    h.sim.set_scenario(Script::timed(0, 200, 800));
     let creates = (0..8).map(|i| create_as(&h, KEY_A, video(&format!("fox {i}"))));
     let tasks = futures::future::join_all(creates).await;
     let queued = tasks.iter().filter(|t| t["provider"].is_null()).count();

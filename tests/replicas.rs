@@ -744,7 +744,7 @@ async fn twelve_tasks_over_three_replicas_never_run_three_at_a_provider_limited_
     let Some(r) = Replicas::start(&sim.base_url(), options).await else {
         return;
     };
-    let body = task_body(json!({"queued_ms": 100, "run_ms": 400}), None);
+    let body = task_body(json!({"queued_ms": 200, "run_ms": 800}), None);
     let creates = (0..12).map(|i| create_on(&r, i % 3, &body));
     let tasks: Vec<Value> = futures::future::join_all(creates)
         .await
