@@ -133,11 +133,14 @@ where
     for<'r> (String, f64): FromRow<'r, DB::Row>,
 {
     let now_nanos = to_nanos(now);
+    // Counted once for every limited provider: the check reads it, and so does the choice.
+    let mut counted = None;
     if let Pick::FairWhenFree { providers, .. } = pick {
-        let running = running::<DB>(connection, policy, providers.iter()).await?;
+        let running = running::<DB>(connection, policy, policy.slots.keys()).await?;
         if !policy.any_free(providers, &running) {
             return Ok(Vec::new());
         }
+        counted = Some(running);
     }
     let waiting: Vec<WaitingRow> = match pick {
         Pick::Fair { limit: 0 } | Pick::FairWhenFree { limit: 0, .. } => return Ok(Vec::new()),
@@ -175,12 +178,17 @@ where
         .collect();
 
     let mut view = QueueView {
-        running: running::<DB>(
-            connection,
-            policy,
-            waiting.iter().flat_map(|t| &t.candidates),
-        )
-        .await?,
+        running: match counted {
+            Some(running) => running,
+            None => {
+                running::<DB>(
+                    connection,
+                    policy,
+                    waiting.iter().flat_map(|t| &t.candidates),
+                )
+                .await?
+            }
+        },
         waiting,
         ..QueueView::default()
     };
