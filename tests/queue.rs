@@ -488,6 +488,8 @@ async fn another_tenant_cannot_read_cancel_or_count_a_queued_task() {
     // Still acme's, still queued, and it runs once the slot frees.
     assert_eq!(read(&h, KEY_A, id).await["status"], "queued");
     assert!(h.sim.finish(&first, Outcome::Succeed));
-    h.wait_until(KEY_A, id, Duration::from_secs(20), |t| t["status"] == "succeeded")
-        .await;
+    h.wait_until(KEY_A, id, Duration::from_secs(20), |t| {
+        t["status"] == "succeeded"
+    })
+    .await;
 }
