@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod layers;
 pub mod passthrough;
+pub mod prefer;
 pub mod server;
 pub mod strict_json;
 pub mod tasks;

@@ -1,7 +1,7 @@
 //! Handlers of `/v1/tasks`. Thin: parse, call `crate::tasks`, answer.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -16,6 +16,7 @@ use crate::api::openapi::responses::{
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, JsonBody};
 use crate::layers::auth::Caller;
+use crate::prefer;
 use crate::queue::place;
 use crate::state::AppState;
 use crate::tasks::list::{ListParams, TaskList};
@@ -25,11 +26,22 @@ use crate::tasks::{cancel, create, list, read};
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
     request_body = create::CreateTaskRequest,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-        description = "1 to 255 visible ASCII characters. The same key and body within 24 h return the same task (no second upstream create); the same key with another body is `409 conflict`.")),
+        description = "1 to 255 visible ASCII characters. The same key and body within 24 h return the same task (no second upstream create); the same key with another body is `409 conflict`."),
+        ("Prefer" = Option<String>, Header,
+        description = "RFC 7240. `wait=N` (whole seconds, at most 60; larger is applied as 60): hold the answer until the task is finished (`200`) or N seconds pass (`202` with its current state). Nothing else changes: the same task, webhooks and idempotency. Other preferences are ignored.")),
     responses(
-        (status = 202, description = "Accepted: the task, `queued` or later if already known.", body = Task,
+        (status = 200, description = "With `Prefer: wait=N`: the task finished within the wait.", body = Task,
             headers(
                 ("Location" = String, description = "`/v1/tasks/{id}` of the task."),
+                ("Preference-Applied" = String, description = "`wait=N`, the wait applied."),
+                ("x-request-id" = String, description = "The request's id."),
+                ("RateLimit-Policy" = String, description = "The tenant's rate limit, when it has one."),
+                ("RateLimit" = String, description = "What is left of it, when the tenant has one."),
+            )),
+        (status = 202, description = "Accepted: the task, `queued` or later if already known (with `Prefer: wait=N`, still unfinished after the wait).", body = Task,
+            headers(
+                ("Location" = String, description = "`/v1/tasks/{id}` of the task."),
+                ("Preference-Applied" = String, description = "With `Prefer: wait=N`: `wait=N`, the wait applied."),
                 ("x-request-id" = String, description = "The request's id."),
                 ("RateLimit-Policy" = String, description = "The tenant's rate limit, when it has one."),
                 ("RateLimit" = String, description = "What is left of it, when the tenant has one."),
@@ -67,10 +79,30 @@ pub async fn create_task(
     };
     let created = create::create(&state, &caller, &body, key).await?;
     let location = format!("/v1/tasks/{}", created.task.id);
+    let Some(wait) = prefer::wait(&headers) else {
+        return Ok((
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, location)],
+            Json(created.task),
+        )
+            .into_response());
+    };
+    // The long-poll's wait: woken by the task's events, no upstream call of its own.
+    let task = read::wait_for_end(&state, &caller, created.task, wait).await?;
+    let task = place::fill(&state, &caller.runtime, &caller.tenant, task).await?;
+    let status = if task.is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let applied = format!("wait={}", wait.as_secs());
     Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(created.task),
+        status,
+        [
+            (header::LOCATION, location),
+            (HeaderName::from_static("preference-applied"), applied),
+        ],
+        Json(task),
     )
         .into_response())
 }
