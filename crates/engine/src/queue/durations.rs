@@ -18,10 +18,13 @@ impl SlotDurations {
     pub fn record(&self, provider: &str, held: Duration) {
         let sample = held.as_secs_f64();
         let mut seconds = self.seconds.lock().unwrap_or_else(PoisonError::into_inner);
-        seconds
-            .entry(provider.to_string())
-            .and_modify(|avg| *avg += NEWEST * (sample - *avg))
-            .or_insert(sample);
+        // Called for every task that ends: no allocation once the provider is known.
+        match seconds.get_mut(provider) {
+            Some(avg) => *avg += NEWEST * (sample - *avg),
+            None => {
+                seconds.insert(provider.to_string(), sample);
+            }
+        }
     }
 
     pub fn average(&self, provider: &str) -> Option<Duration> {
