@@ -61,7 +61,9 @@ async fn invalid_request_for_malformed_json_unknown_fields_wrong_types_and_bad_v
             .contains("input.duration_s"),
         "{err}"
     );
-    assert_eq!(h.sim.stats().creates_total(), 0);
+    let stats = h.sim.stats();
+    assert_eq!(stats.creates_total(), 0);
+    assert_eq!(stats.rejected.values().sum::<u64>(), 0);
 }
 
 #[tokio::test]
@@ -181,6 +183,24 @@ async fn unsupported_task_type_when_no_route_or_pinned_provider_cannot_run_it() 
         .post(KEY_A, "/v1/tasks", &json!({"type": "upscale", "input": {"video_url": "https://v.example/a.mp4"}, "provider": "makevid"}))
         .await;
     expect_error(res, 422, "unsupported_task_type").await;
+}
+
+/// CometAPI compat runs character_performance only with a callback URL: a config without
+/// `server.public_url` that passes `taskgate check` (the route uses other providers) still
+/// lets a client pin it, and the answer names the missing setting before anything is sent.
+#[tokio::test]
+async fn pinning_a_provider_that_needs_server_public_url_without_it_is_unsupported_task_type() {
+    let h = Harness::start().await;
+    let res = h
+        .post(KEY_A, "/v1/tasks", &json!({"type": "character_performance", "provider": "comet-compat", "input": {"character_url": "https://img.example/hero.png", "reference_video_url": "https://vid.example/act.mp4"}}))
+        .await;
+    let body = expect_error(res, 422, "unsupported_task_type").await;
+    assert_eq!(
+        body["error"]["message"],
+        "provider 'comet-compat' cannot run character_performance without server.public_url \
+         (it needs a callback URL to create this type)"
+    );
+    assert_eq!(h.sim.stats().creates_total(), 0);
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ fn with_example_env(cmd: &mut Command) -> &mut Command {
         "RUNWAY_KEY",
         "ACME_COMET_KEY",
         "TASKGATE_SIM_URL",
+        "TASKGATE_PUBLIC_URL",
     ] {
         cmd.env(var, "http://127.0.0.1:9");
     }
@@ -107,6 +108,48 @@ tenants:
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// CometAPI compat's `act_one` takes no task without a callback URL: the shipped example
+/// without its `server.public_url` is refused, naming the route and the setting.
+#[test]
+fn check_refuses_a_route_that_needs_server_public_url_without_it() {
+    let shipped = repo_file("config/providers/cometapi_compat.yaml");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    let server = "server:\n  public_url: ${TASKGATE_PUBLIC_URL}\n";
+    assert!(text.contains(server), "{text}");
+    let dir = std::env::temp_dir().join(format!("taskgate-check-url-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("compat.yaml");
+    std::fs::write(&file, text.replace(server, "")).unwrap();
+    let out = with_example_env(&mut taskgate())
+        .arg("check")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "tenants.main.routes.character_performance[0]: provider 'comet-compat' \
+         (type cometapi_compat) cannot run character_performance without server.public_url \
+         (it needs a callback URL to create this type)"
+    );
+
+    let out = with_example_env(&mut taskgate())
+        .arg("check")
+        .arg("--config")
+        .arg(&shipped)
+        .env("TASKGATE_PUBLIC_URL", "https://taskgate.example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -22,11 +22,14 @@ use serde_json::{json, Value};
 /// The tenant of the fuzz run: every task type routed over every provider that runs it
 /// (makevid limited to 2 at once, so creates pinned to it also answer from the queue),
 /// a rate limit far above what the run sends (so `429`s stay rare and legitimate), webhooks
-/// allowed to loopback only, and room for the largest bodies the document allows.
+/// allowed to loopback only, and room for the largest bodies the document allows. The
+/// `public_url` lets comet-compat run `character_performance` (its `act_one` needs a callback
+/// URL); the simulator never calls it.
 const FUZZ_CONFIG: &str = r#"
 server:
   listen: 127.0.0.1:0
   admin_listen: 127.0.0.1:0
+  public_url: "https://gateway.internal:8443/"
   max_body_bytes: 1048576
   request_timeout: 30s
 store: ${STORE}

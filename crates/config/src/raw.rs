@@ -74,6 +74,7 @@ pub(crate) struct RawWebhooks {
     pub retry_max: Option<String>,
     pub give_up_after: Option<String>,
     pub deny_private_networks: Option<bool>,
+    pub progress_every: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -131,6 +131,8 @@ pub struct WebhookSettings {
     /// Also refuse callbacks to private and other non-public addresses (10/8, 127/8,
     /// fc00::/7, ...). Off by default: internal receivers are what a sidecar serves.
     pub deny_private_networks: bool,
+    /// At most one `task.progress` event per task per this.
+    pub progress_every: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -141,6 +143,7 @@ impl Default for WebhookSettings {
             retry_max: Duration::from_secs(3600),
             give_up_after: Duration::from_secs(24 * 3600),
             deny_private_networks: false,
+            progress_every: Duration::from_secs(5),
         }
     }
 }
@@ -244,7 +247,8 @@ pub struct TenantConfig {
     /// `whsec_<base64 of ≥ 16 bytes>`, as written in the file.
     pub webhook_secret: Option<Secret>,
     /// Task type → provider names in fallback order. Each list is non-empty, without
-    /// duplicates, and names providers that exist and can run that type.
+    /// duplicates, and names providers that exist and can run that type with this config's
+    /// `server.public_url` (see `taskgate_core::ProviderKind::can_run`).
     pub routes: BTreeMap<TaskType, Vec<String>>,
     /// Provider name → this tenant's own key for it (the provider exists).
     pub upstream_keys: BTreeMap<String, Secret>,

@@ -72,6 +72,15 @@ fn with(from: &str, to: &str) -> String {
     base.replacen(from, to, 1)
 }
 
+/// The base with a `comet-compat` provider (`cometapi_compat`), `route` added to the tenant's
+/// routes and `server` put before it all.
+fn with_compat(route: &str, server: &str) -> String {
+    let provider = "  comet-compat:\n    type: cometapi_compat\n    base_url: https://api.cometapi.com\n    api_key: ${COMETAPI_KEY}\n";
+    let file = with("  runway:\n", &format!("{provider}  runway:\n"));
+    let file = file.replacen("    routes:\n", &format!("    routes:\n{route}"), 1);
+    format!("{server}{file}")
+}
+
 /// The problems a case must give, in order: (path, a piece of the message).
 type Expected = Vec<(&'static str, &'static str)>;
 
@@ -136,6 +145,38 @@ fn cases() -> Vec<(&'static str, String, Expected)> {
                 "tenants.acme.routes.text_to_image[0]",
                 "provider 'makevid' (type makevid) cannot run text_to_image",
             )],
+        ),
+        (
+            "route to a provider that needs a callback URL, without server.public_url",
+            with_compat("      character_performance: [runway, comet-compat]\n", ""),
+            vec![(
+                "tenants.acme.routes.character_performance[1]",
+                "provider 'comet-compat' (type cometapi_compat) cannot run character_performance without server.public_url (it needs a callback URL to create this type)",
+            )],
+        ),
+        (
+            "route to a provider that needs a callback URL, with server.public_url",
+            with_compat(
+                "      character_performance: [comet-compat]\n",
+                "server: {public_url: \"https://taskgate.example.com\"}\n",
+            ),
+            vec![],
+        ),
+        (
+            "a bad server.public_url is its own problem, not the routes'",
+            with_compat(
+                "      character_performance: [comet-compat]\n",
+                "server: {public_url: \"ftp://x\"}\n",
+            ),
+            vec![("server.public_url", "must be an http or https URL")],
+        ),
+        (
+            "an unreadable server section is its own problem, not the routes'",
+            with_compat(
+                "      character_performance: [comet-compat]\n",
+                "server: {public_url: \"https://taskgate.example.com\", colour: blue}\n",
+            ),
+            vec![("server", "unknown field 'colour'")],
         ),
         (
             "unknown task type",

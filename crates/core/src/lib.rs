@@ -1,6 +1,7 @@
 //! taskgate's domain: the normalized task model, validated create inputs, and the provider
 //! adapters behind one trait. Knows nothing of HTTP servers, tenants or stores.
 
+pub mod events;
 pub mod input;
 #[cfg(feature = "openapi")]
 pub mod input_schema;
@@ -13,6 +14,7 @@ pub mod task;
 pub mod upstream_error;
 pub mod wire;
 
+pub use events::{Event, EventSet, EventsError};
 pub use input::{InputError, InputSpec, TaskInput};
 pub use progress::Progress;
 pub use providers::{

@@ -5,6 +5,7 @@
 
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
+use taskgate_core::providers::CannotRun;
 use taskgate_core::{
     adapter_for, AdapterSettings, CreateOptions, FailureClass, InputError, Output, OutputKind,
     Progress, ProviderAdapter, ProviderKind, Snapshot, Task, TaskError, TaskInput, TaskStatus,
@@ -902,6 +903,52 @@ fn every_adapter_builds_exactly_the_types_it_claims() {
     }
 }
 
+/// `ProviderKind::can_run` is what the adapters do: with a callback URL every claimed type
+/// builds; without one exactly the callback types fail, with the refusal's own words.
+#[test]
+fn can_run_says_what_each_adapter_builds_with_and_without_a_callback() {
+    for kind in ProviderKind::ALL {
+        for task_type in TaskType::ALL {
+            let runs = kind.capabilities().runs(task_type);
+            assert_eq!(
+                kind.can_run(task_type, true).is_ok(),
+                runs,
+                "{kind:?} {task_type}"
+            );
+            let without = build(kind, task_type, minimal(task_type));
+            match kind.can_run(task_type, false) {
+                Ok(()) => assert!(without.is_ok(), "{kind:?} {task_type}: {without:?}"),
+                Err(why) => {
+                    let e = without.unwrap_err();
+                    assert_eq!(e.field, "type", "{kind:?} {task_type}");
+                    assert_eq!(e.reason, why.describe(kind.as_str(), task_type));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn only_compat_character_performance_needs_a_callback_url() {
+    let mut need = Vec::new();
+    for kind in ProviderKind::ALL {
+        for task_type in TaskType::ALL {
+            if kind.can_run(task_type, false) == Err(CannotRun::NeedsCallbackUrl) {
+                need.push((kind, task_type));
+            }
+        }
+    }
+    assert_eq!(
+        need,
+        [(ProviderKind::CometapiCompat, TaskType::CharacterPerformance)]
+    );
+    assert_eq!(
+        CannotRun::NeedsCallbackUrl.describe("provider 'c'", TaskType::CharacterPerformance),
+        "provider 'c' cannot run character_performance without server.public_url \
+         (it needs a callback URL to create this type)"
+    );
+}
+
 #[test]
 fn only_runway_can_cancel_with_delete() {
     for kind in ProviderKind::ALL {
@@ -1079,6 +1126,7 @@ fn compat_character_performance_needs_a_callback_and_adds_it() {
     )
     .unwrap_err();
     assert_eq!(err.field, "type");
+    assert!(err.reason.contains("server.public_url"), "{err}");
     let request = with_callback(
         ProviderKind::CometapiCompat,
         TaskType::CharacterPerformance,

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::layers::request_id::current_request_id;
+use crate::queue::runnable::NoRunnableProvider;
 
 /// Everything a client can be told went wrong. Messages are safe to show: they never hold
 /// secrets or raw upstream bodies (those go to the log with the request id).
@@ -136,6 +137,14 @@ impl ApiError {
             s if s.is_server_error() => ApiError::Internal,
             _ => return None,
         })
+    }
+}
+
+/// No provider of the create's list can run its type here: `422 unsupported_task_type`, with
+/// each provider's reason (a missing `server.public_url` is named).
+impl From<NoRunnableProvider> for ApiError {
+    fn from(e: NoRunnableProvider) -> ApiError {
+        ApiError::UnsupportedTaskType(e.to_string())
     }
 }
 

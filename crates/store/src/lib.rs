@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use taskgate_core::{Task, TaskStatus};
+use taskgate_core::{EventSet, Task, TaskStatus};
 
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
@@ -47,6 +47,10 @@ pub struct TaskRecord {
     pub queue: Option<QueueEntry>,
     /// When a provider accepted it (the end of its wait in the gateway's queue).
     pub dispatched_at: Option<DateTime<Utc>>,
+    /// The events `callback_url` receives.
+    pub callback_events: EventSet,
+    /// When the last `task.progress` (or `task.started`) was queued: the progress throttle.
+    pub progress_event_at: Option<DateTime<Utc>>,
 }
 
 impl TaskRecord {
@@ -63,6 +67,8 @@ impl TaskRecord {
             lease_until: None,
             queue: None,
             dispatched_at: None,
+            callback_events: EventSet::default(),
+            progress_event_at: None,
         }
     }
 
@@ -151,6 +157,11 @@ pub struct Delivery {
     pub next_attempt_at: DateTime<Utc>,
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
+    /// The event's name (`task.succeeded`, …), as in the body's `type`.
+    pub event: String,
+    /// Its order among its task's deliveries: one is sent only when no earlier one of the
+    /// same task is pending, so a receiver sees a task's events in order.
+    pub seq: i64,
 }
 
 /// How a delivery attempt ended.
@@ -222,16 +233,17 @@ pub trait TaskStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<TaskRecord>, StoreError>;
 
-    /// Like [`TaskStore::update`], and in the same transaction queues `delivery` (the task
-    /// just finished): a finished task with a callback never loses its webhook.
-    async fn update_with_delivery(
+    /// Like [`TaskStore::update`], and in the same transaction queues `deliveries` (the
+    /// webhook events of this change): a task with a callback never loses an event.
+    async fn update_with_deliveries(
         &self,
         record: &TaskRecord,
-        delivery: &Delivery,
+        deliveries: &[Delivery],
     ) -> Result<Option<i64>, StoreError>;
 
     /// Claims up to `limit` pending deliveries that are due and not leased (or whose lease
-    /// expired), leasing them to `owner` until `now + lease`.
+    /// expired), leasing them to `owner` until `now + lease`. A delivery is claimed only
+    /// when no delivery of the same task with a lower `seq` is pending.
     async fn claim_deliveries(
         &self,
         owner: &str,
@@ -240,8 +252,16 @@ pub trait TaskStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Records an attempt's outcome (counts the attempt, frees the lease).
-    async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<(), StoreError>;
+    /// Records an attempt's outcome (counts the attempt, frees the lease). With
+    /// `hold_progress_until` on a finished delivery, the task's later `task.progress`
+    /// deliveries, queued already or not, are not sent before that time (the progress
+    /// throttle, measured from this one's end).
+    async fn finish_delivery(
+        &self,
+        delivery: &Delivery,
+        outcome: &DeliveryOutcome,
+        hold_progress_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
 
     /// Records that `tenant` created the provider's task `provider_task_id` through the
     /// pass-through. The first tenant to record an id keeps it.

@@ -38,6 +38,8 @@ struct State {
     idempotency: HashMap<(String, String), IdempotencyEntry>,
     /// Pending deliveries by id; finished ones are dropped (memory keeps no history).
     deliveries: HashMap<String, Delivery>,
+    /// Per task, until when its last finished `task.progress` holds the next one back.
+    progress_held: HashMap<String, DateTime<Utc>>,
     /// Tenants of tasks created through the pass-through, by `(provider, provider task id)`.
     passthrough_tasks: HashMap<(String, String), String>,
     /// The queue's virtual times: each tenant's, and the global clock.
@@ -297,10 +299,10 @@ impl TaskStore for MemoryStore {
         Ok(claimed)
     }
 
-    async fn update_with_delivery(
+    async fn update_with_deliveries(
         &self,
         record: &TaskRecord,
-        delivery: &Delivery,
+        deliveries: &[Delivery],
     ) -> Result<Option<i64>, StoreError> {
         let mut state = self.state();
         let current = state.tasks.get(&record.task.id);
@@ -310,9 +312,11 @@ impl TaskStore for MemoryStore {
         let mut stored = record.clone();
         stored.version = record.version + 1;
         state.replace(stored);
-        state
-            .deliveries
-            .insert(delivery.id.clone(), delivery.clone());
+        for delivery in deliveries {
+            state
+                .deliveries
+                .insert(delivery.id.clone(), delivery.clone());
+        }
         Ok(Some(record.version + 1))
     }
 
@@ -324,9 +328,21 @@ impl TaskStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut state = self.state();
+        // Each task's first pending delivery: only it may be sent.
+        let mut first: HashMap<String, i64> = HashMap::new();
+        for d in state.deliveries.values() {
+            let seq = first.entry(d.task_id.clone()).or_insert(d.seq);
+            *seq = (*seq).min(d.seq);
+        }
+        let state = &mut *state;
+        let held = &state.progress_held;
         let mut due: Vec<&mut Delivery> = state
             .deliveries
             .values_mut()
+            .filter(|d| first.get(&d.task_id) == Some(&d.seq))
+            .filter(|d| {
+                d.event != "task.progress" || held.get(&d.task_id).is_none_or(|until| *until <= now)
+            })
             .filter(|d| d.next_attempt_at <= now && d.lease_until.is_none_or(|until| until < now))
             .collect();
         due.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
@@ -341,8 +357,14 @@ impl TaskStore for MemoryStore {
             .collect())
     }
 
-    async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<(), StoreError> {
+    async fn finish_delivery(
+        &self,
+        delivery: &Delivery,
+        outcome: &DeliveryOutcome,
+        hold_progress_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         let mut state = self.state();
+        let id = &delivery.id;
         match outcome {
             DeliveryOutcome::Retry { at, .. } => {
                 if let Some(d) = state.deliveries.get_mut(id) {
@@ -355,6 +377,10 @@ impl TaskStore for MemoryStore {
             DeliveryOutcome::Delivered | DeliveryOutcome::Failed { .. } => {
                 state.deliveries.remove(id);
             }
+        }
+        let finished = !matches!(outcome, DeliveryOutcome::Retry { .. });
+        if let (true, Some(at)) = (finished, hold_progress_until) {
+            state.progress_held.insert(delivery.task_id.clone(), at);
         }
         Ok(())
     }

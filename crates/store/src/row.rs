@@ -3,7 +3,7 @@
 
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
-use taskgate_core::Task;
+use taskgate_core::{EventSet, Task};
 
 use crate::queue::{candidates_text, QueueEntry, QueueState};
 use crate::timestamp::{from_nanos, to_nanos};
@@ -13,9 +13,9 @@ use crate::{Delivery, StoreError, TaskRecord};
 pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (status, created_at, updated_at, \
      next_check_at, lease_owner, lease_until, refreshed_at, callback_url, body, id, tenant, \
      version, provider, provider_task_id, queue_state, priority, queue_head, candidates, \
-     input, dispatched_at) \
+     input, dispatched_at, callback_events, progress_event_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-     $18, $19, $20)";
+     $18, $19, $20, $21, $22)";
 
 /// The compare-and-set update: binds [`TaskColumns`] in order; `$12` is the version the
 /// caller read. Every column is written, the queue's included, so a plain update moves a
@@ -26,7 +26,8 @@ pub(crate) const UPDATE_TASK: &str = "UPDATE tasks SET status = $1, created_at =
      updated_at = $3, next_check_at = $4, lease_owner = $5, lease_until = $6, \
      refreshed_at = $7, callback_url = $8, body = $9, version = $12 + 1, \
      provider = $13, provider_task_id = $14, queue_state = $15, priority = $16, \
-     queue_head = $17, candidates = $18, input = $19, dispatched_at = $20 \
+     queue_head = $17, candidates = $18, input = $19, dispatched_at = $20, \
+     callback_events = $21, progress_event_at = $22 \
      WHERE id = $10 AND tenant = $11 AND version = $12";
 
 /// What a record is read from: the columns of each engine's `task_columns!()`, in that order.
@@ -49,6 +50,8 @@ pub(crate) struct TaskRow {
     candidates: Option<String>,
     input: Option<String>,
     dispatched_at: Option<i64>,
+    callback_events: i64,
+    progress_event_at: Option<i64>,
 }
 
 impl TaskRow {
@@ -74,6 +77,8 @@ impl TaskRow {
             lease_until: self.lease_until.map(from_nanos),
             queue,
             dispatched_at: self.dispatched_at.map(from_nanos),
+            callback_events: EventSet::from_bits(u8::try_from(self.callback_events).unwrap_or(0)),
+            progress_event_at: self.progress_event_at.map(from_nanos),
         })
     }
 
@@ -113,10 +118,11 @@ impl TaskRow {
     }
 }
 
-/// Everything a write stores for a record, bound as parameters 1 to 20 in this order:
+/// Everything a write stores for a record, bound as parameters 1 to 22 in this order:
 /// status, created_at, updated_at, next_check_at, lease_owner, lease_until, refreshed_at,
 /// callback_url, body, id, tenant, version, provider, provider_task_id, queue_state,
-/// priority, queue_head, candidates, input, dispatched_at ([`INSERT_TASK`],
+/// priority, queue_head, candidates, input, dispatched_at, callback_events,
+/// progress_event_at ([`INSERT_TASK`],
 /// [`UPDATE_TASK`]).
 pub(crate) struct TaskColumns {
     status: &'static str,
@@ -142,6 +148,9 @@ pub(crate) struct TaskColumns {
     candidates: Option<String>,
     input: Option<String>,
     dispatched_at: Option<i64>,
+    /// The chosen webhook events' bits ([`EventSet::bits`]).
+    callback_events: i64,
+    progress_event_at: Option<i64>,
 }
 
 impl TaskColumns {
@@ -171,6 +180,8 @@ impl TaskColumns {
             candidates: queue.map(|q| candidates_text(&q.candidates)),
             input: queue.map(|q| q.input.clone()),
             dispatched_at: record.dispatched_at.map(to_nanos),
+            callback_events: i64::from(record.callback_events.bits()),
+            progress_event_at: record.progress_event_at.map(to_nanos),
         })
     }
 
@@ -208,6 +219,8 @@ impl TaskColumns {
             .bind(self.candidates)
             .bind(self.input)
             .bind(self.dispatched_at)
+            .bind(self.callback_events)
+            .bind(self.progress_event_at)
     }
 }
 
@@ -224,6 +237,8 @@ pub(crate) struct DeliveryRow {
     next_attempt_at: Option<i64>,
     lease_owner: Option<String>,
     lease_until: Option<i64>,
+    event: String,
+    seq: i64,
 }
 
 impl DeliveryRow {
@@ -239,6 +254,8 @@ impl DeliveryRow {
             next_attempt_at: from_nanos(self.next_attempt_at.unwrap_or(self.created_at)),
             lease_owner: self.lease_owner,
             lease_until: self.lease_until.map(from_nanos),
+            event: self.event,
+            seq: self.seq,
         }
     }
 }

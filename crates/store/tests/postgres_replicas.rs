@@ -112,8 +112,12 @@ async fn two_replicas_claiming_at_once_never_get_the_same_delivery() {
             next_attempt_at: at(i % 5),
             lease_owner: None,
             lease_until: None,
+            event: "task.succeeded".to_owned(),
+            seq: 16,
         };
-        a.update_with_delivery(&done, &delivery).await.unwrap();
+        a.update_with_deliveries(&done, std::slice::from_ref(&delivery))
+            .await
+            .unwrap();
         expected.insert(delivery.id);
     }
     let claim_all = |store: PostgresStore, owner: &'static str| async move {

@@ -38,7 +38,10 @@ pub(crate) fn validate(
         .as_ref()
         .and_then(|w| sections::webhooks(w, problems));
     let providers = providers::providers(&raw.providers, problems);
-    let tenants = tenants::tenants(&raw.tenants, &providers.kinds, problems);
+    // Set at all: a value that is not a URL is a problem of its own, not of every route; nor
+    // is a `server` section that could not be read (`None`, its problem already recorded).
+    let public_url = raw.server.as_ref().is_none_or(|s| s.public_url.is_some());
+    let tenants = tenants::tenants(&raw.tenants, &providers.kinds, public_url, problems);
     if !problems.is_empty() {
         return None;
     }

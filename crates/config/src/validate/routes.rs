@@ -8,11 +8,15 @@ use super::fields::secret;
 use crate::problems::{self, Problems};
 
 /// Task type → providers in fallback order. Each provider must exist and be able to run the
-/// type; a provider whose own entry is broken is only checked for existence.
+/// type in this gateway (`public_url`: whether the file sets `server.public_url`, which some
+/// dialects need for some types); a provider whose own entry is broken is only checked for
+/// existence. A provider that can never run its place on a route is a problem even when
+/// another on the route can: the setting is wrong either way.
 pub(crate) fn routes(
     raw: &BTreeMap<String, Vec<String>>,
     path: &str,
     provider_kinds: &BTreeMap<String, Option<ProviderKind>>,
+    public_url: bool,
     problems: &mut Problems,
 ) -> Option<BTreeMap<TaskType, Vec<String>>> {
     let before = problems.len();
@@ -45,14 +49,13 @@ pub(crate) fn routes(
             }
             match provider_kinds.get(provider) {
                 None => problems.add(&item, format!("unknown provider '{provider}'")),
-                Some(Some(kind)) if !kind.capabilities().runs(task_type) => problems.add(
-                    &item,
-                    format!(
-                        "provider '{provider}' (type {}) cannot run {task_type}",
-                        kind.as_str()
-                    ),
-                ),
-                Some(_) => {}
+                Some(Some(kind)) => {
+                    if let Err(why) = kind.can_run(task_type, public_url) {
+                        let who = format!("provider '{provider}' (type {})", kind.as_str());
+                        problems.add(&item, why.describe(&who, task_type));
+                    }
+                }
+                Some(None) => {}
             }
         }
         out.insert(task_type, route.clone());

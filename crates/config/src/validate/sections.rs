@@ -281,11 +281,13 @@ pub(crate) fn webhooks(raw: &RawWebhooks, problems: &mut Problems) -> Option<Web
     let retry_base = field(&raw.retry_base, d.retry_base, "retry_base");
     let retry_max = field(&raw.retry_max, d.retry_max, "retry_max");
     let give_up_after = field(&raw.give_up_after, d.give_up_after, "give_up_after");
+    let progress_every = field(&raw.progress_every, d.progress_every, "progress_every");
     Some(WebhookSettings {
         timeout: timeout?,
         retry_base: retry_base?,
         retry_max: retry_max?,
         give_up_after: give_up_after?,
         deny_private_networks: raw.deny_private_networks.unwrap_or(d.deny_private_networks),
+        progress_every: progress_every?,
     })
 }

@@ -17,10 +17,12 @@ use crate::ready::{TenantConfig, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_WEIGHT, MAX_Q
 
 const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
 
-/// `provider_kinds`: every provider named in the file, with its kind when known.
+/// `provider_kinds`: every provider named in the file, with its kind when known;
+/// `public_url`: whether the file sets `server.public_url` (routes depend on it).
 pub(crate) fn tenants(
     raw: &BTreeMap<String, Option<RawTenant>>,
     provider_kinds: &BTreeMap<String, Option<ProviderKind>>,
+    public_url: bool,
     problems: &mut Problems,
 ) -> BTreeMap<String, TenantConfig> {
     // Key hash → where it was first seen: a key must identify exactly one tenant.
@@ -38,6 +40,7 @@ pub(crate) fn tenants(
             entry,
             &path,
             provider_kinds,
+            public_url,
             &mut key_owners,
             problems,
         );
@@ -53,6 +56,7 @@ fn tenant(
     raw: &RawTenant,
     path: &str,
     provider_kinds: &BTreeMap<String, Option<ProviderKind>>,
+    public_url: bool,
     key_owners: &mut BTreeMap<[u8; 32], String>,
     problems: &mut Problems,
 ) -> Option<TenantConfig> {
@@ -83,6 +87,7 @@ fn tenant(
         raw.routes.as_ref().unwrap_or(&no_routes),
         &at("routes"),
         provider_kinds,
+        public_url,
         problems,
     );
     let upstream_keys = upstream_keys(

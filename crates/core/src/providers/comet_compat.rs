@@ -7,8 +7,8 @@ use super::merge::{merge_extra, put};
 use super::passthrough::segments;
 use super::runway_task::unsupported;
 use super::{
-    comet_envelope, Capabilities, CreateOptions, PassthroughRoute, ProviderAdapter, ProviderKind,
-    WireAnswer, WireRequest,
+    can_run, comet_envelope, CannotRun, Capabilities, CreateOptions, PassthroughRoute,
+    ProviderAdapter, ProviderKind, WireAnswer, WireRequest,
 };
 use crate::input::{InputError, InputSpec, TaskInput};
 use crate::ratio::RUNWAY_VIDEO_PIXELS;
@@ -47,6 +47,11 @@ impl ProviderAdapter for CometCompat {
         }
     }
 
+    /// `act_one` takes no task without a `callback_url`.
+    fn callback_types(&self) -> &'static [TaskType] {
+        &[TaskType::CharacterPerformance]
+    }
+
     fn headers(&self) -> Vec<(&'static str, String)> {
         self.runway_version
             .iter()
@@ -59,6 +64,9 @@ impl ProviderAdapter for CometCompat {
         input: &TaskInput,
         options: &CreateOptions,
     ) -> Result<WireRequest, InputError> {
+        let task_type = input.task_type();
+        can_run(self, task_type, options.callback_url.is_some())
+            .map_err(|why| InputError::new("type", why.describe(NAME, task_type)))?;
         let mut body = Map::new();
         let mut opts = Map::new();
         let route = match &input.spec {
@@ -117,13 +125,6 @@ impl ProviderAdapter for CometCompat {
                 if i.ratio.is_some() {
                     return Err(unsupported("ratio", NAME));
                 }
-                // act_one requires a callback URL; without one the task cannot be created.
-                if options.callback_url.is_none() {
-                    return Err(InputError::new(
-                        "type",
-                        "cometapi_compat act_one needs a callback URL (set server.public_url)",
-                    ));
-                }
                 body.insert("video".into(), json!(i.reference_video_url));
                 body.insert("image".into(), json!(i.character_url));
                 put(&mut body, "seed", i.seed);
@@ -132,7 +133,7 @@ impl ProviderAdapter for CometCompat {
             InputSpec::TextToImage(_) | InputSpec::Upscale(_) => {
                 return Err(InputError::new(
                     "type",
-                    format!("{NAME} cannot run {}", input.task_type()),
+                    CannotRun::NotOffered.describe(NAME, task_type),
                 ))
             }
         };

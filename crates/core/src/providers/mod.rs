@@ -60,6 +60,57 @@ impl ProviderKind {
     pub fn capabilities(self) -> Capabilities {
         adapter_for(self, &AdapterSettings::default()).capabilities()
     }
+
+    /// Whether this dialect can run `task_type` in a gateway that can (`callback_url`: it has
+    /// a `server.public_url`) or cannot give it a callback URL; the error says why not. The
+    /// config check, the create path and the adapters all ask this one question.
+    pub fn can_run(self, task_type: TaskType, callback_url: bool) -> Result<(), CannotRun> {
+        can_run(
+            adapter_for(self, &AdapterSettings::default()).as_ref(),
+            task_type,
+            callback_url,
+        )
+    }
+}
+
+/// [`ProviderKind::can_run`] for an adapter at hand.
+pub(crate) fn can_run(
+    adapter: &dyn ProviderAdapter,
+    task_type: TaskType,
+    callback_url: bool,
+) -> Result<(), CannotRun> {
+    if !adapter.capabilities().runs(task_type) {
+        return Err(CannotRun::NotOffered);
+    }
+    if !callback_url && adapter.callback_types().contains(&task_type) {
+        return Err(CannotRun::NeedsCallbackUrl);
+    }
+    Ok(())
+}
+
+/// Why a provider cannot run a task type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannotRun {
+    /// The type is not among its [`Capabilities`].
+    NotOffered,
+    /// Its dialect creates the type only with a callback URL
+    /// ([`ProviderAdapter::callback_types`]), and the gateway has none to give: its
+    /// `server.public_url` is not set.
+    NeedsCallbackUrl,
+}
+
+impl CannotRun {
+    /// `{who} cannot run {task_type}`, then what is missing: the one wording of this refusal,
+    /// in `taskgate check`, in the create's answer and in an adapter's error.
+    pub fn describe(self, who: &str, task_type: TaskType) -> String {
+        match self {
+            CannotRun::NotOffered => format!("{who} cannot run {task_type}"),
+            CannotRun::NeedsCallbackUrl => format!(
+                "{who} cannot run {task_type} without server.public_url \
+                 (it needs a callback URL to create this type)"
+            ),
+        }
+    }
 }
 
 /// What a provider can run.
@@ -143,6 +194,12 @@ pub struct CreateOptions {
 pub trait ProviderAdapter: Send + Sync {
     fn kind(&self) -> ProviderKind;
     fn capabilities(&self) -> Capabilities;
+    /// Of its task types, those it creates only with a callback URL
+    /// ([`CreateOptions::callback_url`]): without one it cannot run them (see
+    /// [`ProviderKind::can_run`]). None by default.
+    fn callback_types(&self) -> &'static [TaskType] {
+        &[]
+    }
     /// Headers every request of this dialect carries, besides `Authorization`.
     fn headers(&self) -> Vec<(&'static str, String)> {
         Vec::new()

@@ -75,7 +75,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         let pause = if full_batch {
             Duration::ZERO
         } else {
-            tick(timings.watch_every)
+            tick(
+                timings
+                    .watch_every
+                    .min(runtime.config.webhooks.progress_every),
+            )
         };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use rand::Rng;
 use taskgate_config::WebhookSettings;
+use taskgate_core::Event;
 use taskgate_store::{Delivery, DeliveryOutcome};
 use tokio::sync::watch;
 
@@ -15,6 +16,7 @@ use super::callback_target::{Refusal, TargetPolicy};
 use super::signing::sign;
 use super::webhook_http::RefusedTarget;
 use crate::state::AppState;
+use crate::tasks::refresh::to_chrono;
 
 const BATCH: usize = 32;
 const TICK: Duration = Duration::from_millis(250);
@@ -78,7 +80,7 @@ async fn deliver(state: &AppState, delivery: Delivery, settings: WebhookSettings
     };
     match &outcome {
         DeliveryOutcome::Delivered => {
-            tracing::info!(webhook_id = %delivery.id, task = %delivery.task_id, attempt, outcome = word, "webhook attempt");
+            tracing::info!(webhook_id = %delivery.id, task = %delivery.task_id, event = %delivery.event, attempt, outcome = word, "webhook attempt");
         }
         DeliveryOutcome::Retry { at, error } => {
             tracing::warn!(webhook_id = %delivery.id, task = %delivery.task_id, attempt, outcome = word, error = %error, next_attempt_at = %at, "webhook attempt");
@@ -89,7 +91,16 @@ async fn deliver(state: &AppState, delivery: Delivery, settings: WebhookSettings
     }
     state.webhook_attempts.record(word);
     state.metrics.webhook_delivery(word);
-    if let Err(e) = state.store.finish_delivery(&delivery.id, &outcome).await {
+    // A receiver gets `task.progress` at most once per `progress_every`, counted from when
+    // it was answered: the task's next one waits at least that long.
+    let hold_progress_until = (delivery.event == Event::Progress.as_str()
+        && !matches!(outcome, DeliveryOutcome::Retry { .. }))
+    .then(|| now + to_chrono(settings.progress_every));
+    if let Err(e) = state
+        .store
+        .finish_delivery(&delivery, &outcome, hold_progress_until)
+        .await
+    {
         tracing::warn!(webhook_id = %delivery.id, error = %e, "could not record a webhook attempt; it will be retried after its lease");
     }
 }

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use taskgate_core::{CreateOptions, InputError, TaskError, TaskInput, UpstreamError};
+use taskgate_core::providers::CannotRun;
+use taskgate_core::{CreateOptions, InputError, TaskError, TaskInput, TaskType, UpstreamError};
 use taskgate_store::{QueueEntry, QueueState, TaskRecord};
 
 use super::policy::queueable;
+use super::runnable::{self, NoRunnableProvider};
 use super::transitions::{accept, fall_back, not_created, requeue, unknown, Next};
 use crate::runtime::Runtime;
 use crate::state::AppState;
@@ -45,8 +47,9 @@ pub enum CreateFailure {
         provider: String,
         error: UpstreamError,
     },
-    /// No configured provider of its list can run the task type.
-    NoProvider,
+    /// No provider of its list can run the task type under the running config (each one's
+    /// reason, e.g. a missing `server.public_url`).
+    NoProvider(NoRunnableProvider),
 }
 
 impl CreateFailure {
@@ -64,7 +67,7 @@ impl CreateFailure {
                     error.message
                 )
             }
-            CreateFailure::NoProvider => "no configured provider can run this task".into(),
+            CreateFailure::NoProvider(e) => e.to_string(),
         };
         TaskError::new(TaskError::PROVIDER_FAILED, message)
     }
@@ -125,10 +128,10 @@ pub async fn dispatch(
     // back, and the last failure is the create's answer.
     let queues = mode == Mode::Background || queueable(runtime, &original);
     let mut record = claimed;
-    // The failure the create answers with when no provider is left: every circuit open,
-    // else the last provider's own failure.
-    let mut all_open = true;
+    // What the create answers with when no provider is left (see `exhausted`).
     let mut last: Option<CreateFailure> = None;
+    let mut circuit_open = false;
+    let mut unrunnable: Vec<(String, CannotRun)> = Vec::new();
     loop {
         let Some(entry) = record.queue.clone() else {
             return Dispatched::Lost;
@@ -142,7 +145,13 @@ pub async fn dispatch(
                 return accept(state, runtime, record, provider.clone(), provider_task_id).await;
             }
             Err(SendError::Skip) => None,
+            Err(SendError::CannotRun(why)) => {
+                tracing::warn!(task = %record.task.id, provider = %provider, reason = ?why, "provider cannot run this task under the running config; trying the next");
+                unrunnable.push((provider.clone(), why));
+                None
+            }
             Err(SendError::Call(CallError::CircuitOpen)) => {
+                circuit_open = true;
                 // A half-open circuit lets one probe through and refuses the rest: rest the
                 // provider, or a requeued task would come straight back to it.
                 state.cooldowns.refused(&provider, None);
@@ -185,7 +194,6 @@ pub async fn dispatch(
             }
         };
         if let Some(failure) = failure {
-            all_open = false;
             last = Some(failure);
         }
         let remaining: Vec<String> = entry
@@ -196,13 +204,9 @@ pub async fn dispatch(
             .cloned()
             .collect();
         if remaining.is_empty() {
-            let failure = match last {
-                Some(failure) if !all_open => failure,
-                _ if all_open && mode == Mode::Background => {
-                    // Circuits close again: wait in line rather than fail.
-                    return requeue(state, runtime, record, entry, original).await;
-                }
-                _ => CreateFailure::Unhealthy,
+            let task_type = record.task.task_type;
+            let Some(failure) = exhausted(last, circuit_open, unrunnable, task_type, mode) else {
+                return requeue(state, runtime, record, entry, original).await;
             };
             return not_created(state, record, failure, mode).await;
         }
@@ -214,10 +218,35 @@ pub async fn dispatch(
     }
 }
 
+/// How a dispatch that ran out of candidates ends: the failure to answer or store, or
+/// `None` to wait in line again. `last` is the last provider's own failure; without one,
+/// open circuits close again (wait, or `Unhealthy` for a create waiting on the answer), and
+/// providers that cannot run the type under this config never will (`NoProvider`).
+fn exhausted(
+    last: Option<CreateFailure>,
+    circuit_open: bool,
+    unrunnable: Vec<(String, CannotRun)>,
+    task_type: TaskType,
+    mode: Mode,
+) -> Option<CreateFailure> {
+    if last.is_some() {
+        return last;
+    }
+    if !circuit_open && !unrunnable.is_empty() {
+        return Some(CreateFailure::NoProvider(NoRunnableProvider {
+            task_type,
+            refused: unrunnable,
+        }));
+    }
+    (mode == Mode::Inline).then_some(CreateFailure::Unhealthy)
+}
+
 /// Why one create attempt sent nothing or failed.
 enum SendError {
-    /// The provider is gone from the config or does not run the type: next one.
+    /// The provider is gone from the config: next one.
     Skip,
+    /// The provider cannot run the type under the running config: next one.
+    CannotRun(CannotRun),
     Call(CallError),
 }
 
@@ -246,8 +275,8 @@ async fn send(
         tracing::warn!(task = %record.task.id, provider, "provider no longer configured; trying the next");
         return Err(SendError::Skip);
     };
-    if !upstream.provider.capabilities().runs(record.task.task_type) {
-        return Err(SendError::Skip);
+    if let Some(Err(why)) = runnable::can_run(runtime, provider, record.task.task_type) {
+        return Err(SendError::CannotRun(why));
     }
     let raw: serde_json::Value = serde_json::from_str(&entry.input).unwrap_or_default();
     let input = TaskInput::parse(record.task.task_type, &raw)
@@ -272,4 +301,63 @@ async fn send(
 /// When a waiting task gives up: `tasks.max_queued_for` after its create.
 pub fn queue_deadline(runtime: &Runtime, record: &TaskRecord) -> DateTime<Utc> {
     record.task.created_at + to_chrono(runtime.config.tasks.max_queued_for)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compat_needs_callback() -> Vec<(String, CannotRun)> {
+        vec![("comet-compat".to_string(), CannotRun::NeedsCallbackUrl)]
+    }
+
+    #[test]
+    fn out_of_candidates_that_cannot_run_the_type_fails_in_either_mode() {
+        for mode in [Mode::Inline, Mode::Background] {
+            let failure = exhausted(
+                None,
+                false,
+                compat_needs_callback(),
+                TaskType::CharacterPerformance,
+                mode,
+            );
+            let Some(CreateFailure::NoProvider(e)) = failure else {
+                panic!("{mode:?}: {failure:?}");
+            };
+            assert!(e.to_string().contains("server.public_url"), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_open_circuit_still_waits_in_line_or_answers_unhealthy() {
+        for unrunnable in [Vec::new(), compat_needs_callback()] {
+            let t = TaskType::CharacterPerformance;
+            let background = exhausted(None, true, unrunnable.clone(), t, Mode::Background);
+            assert!(background.is_none(), "{background:?}");
+            let inline = exhausted(None, true, unrunnable, t, Mode::Inline);
+            assert!(
+                matches!(inline, Some(CreateFailure::Unhealthy)),
+                "{inline:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_last_providers_own_failure_wins() {
+        let last = Some(CreateFailure::RateLimited {
+            provider: "runway".into(),
+            retry_after: Duration::from_secs(1),
+        });
+        let failure = exhausted(
+            last,
+            true,
+            compat_needs_callback(),
+            TaskType::CharacterPerformance,
+            Mode::Background,
+        );
+        assert!(
+            matches!(failure, Some(CreateFailure::RateLimited { .. })),
+            "{failure:?}"
+        );
+    }
 }

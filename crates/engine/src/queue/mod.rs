@@ -11,4 +11,5 @@ pub mod durations;
 pub mod expiry;
 pub mod place;
 pub mod policy;
+pub mod runnable;
 mod transitions;

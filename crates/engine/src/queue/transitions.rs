@@ -13,7 +13,7 @@ use super::policy::{dispatch_policy, queueable};
 use crate::runtime::Runtime;
 use crate::state::AppState;
 use crate::tasks::commit::commit;
-use crate::tasks::refresh::to_chrono;
+use crate::tasks::refresh::{to_chrono, watch_interval};
 
 /// Records the provider's task id: the task has left the queue. The store is asked a few
 /// times; if it stays away, the lease runs out and the task fails as
@@ -26,6 +26,7 @@ pub(super) async fn accept(
     provider_task_id: String,
 ) -> Dispatched {
     let now = Utc::now();
+    let before = record.task.status;
     record.task.provider = Some(provider);
     record.task.provider_task_id = Some(provider_task_id);
     record.task.updated_at = now;
@@ -35,9 +36,9 @@ pub(super) async fn accept(
     record.dispatched_at = Some(now);
     // Nothing to learn from the provider right after its create: the watcher's first look
     // comes one period later.
-    record.next_check_at = Some(now + to_chrono(runtime.config.tasks.watch_every));
+    record.next_check_at = Some(now + to_chrono(watch_interval(runtime, &record)));
     for attempt in 0..3u32 {
-        match commit(state, false, &record).await {
+        match commit(state, before, &mut record).await {
             Ok(Some(version)) => {
                 record.version = version;
                 state
@@ -203,13 +204,14 @@ pub(super) async fn fail(
     provider: Option<String>,
     error: TaskError,
 ) -> Option<TaskRecord> {
+    let before = record.task.status;
     record.task.provider = provider;
     record.task.fail(error, Utc::now());
     record.queue = None;
     record.lease_owner = None;
     record.lease_until = None;
     record.next_check_at = None;
-    match commit(state, false, &record).await {
+    match commit(state, before, &mut record).await {
         Ok(Some(version)) => {
             record.version = version;
             Some(record)

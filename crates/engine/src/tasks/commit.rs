@@ -1,26 +1,49 @@
-//! Storing a changed task: compare-and-set, the webhook queued in the same transaction when
-//! the task just finished, and its waiters told.
+//! Storing a changed task: compare-and-set, the webhook events the change gives rise to
+//! queued in the same transaction, and its waiters told.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
+use taskgate_core::{Event, TaskStatus};
 use taskgate_store::{Delivery, StoreError, TaskRecord};
 
 use crate::state::AppState;
+use crate::tasks::refresh::to_chrono;
 
-/// Writes `next` over the stored version `next.version`. `was_terminal` is whether the
-/// stored task was already finished. Returns the new version, or `None` on a lost race.
+/// Writes `next` over the stored version `next.version`, whose status was `before`.
+/// Returns the new version, or `None` on a lost race. `next.progress_event_at` is moved on
+/// when the change queues a `task.started` or `task.progress`.
 pub async fn commit(
     state: &AppState,
-    was_terminal: bool,
-    next: &TaskRecord,
+    before: TaskStatus,
+    next: &mut TaskRecord,
 ) -> Result<Option<i64>, StoreError> {
-    let finished_now = !was_terminal && next.task.is_terminal();
-    let version = match (&next.callback_url, finished_now) {
-        (Some(url), true) => {
-            let delivery = delivery(next, url);
-            let version = state.store.update_with_delivery(next, &delivery).await?;
+    let finished_now = !before.is_terminal() && next.task.is_terminal();
+    let now = Utc::now();
+    let events = match &next.callback_url {
+        Some(_) => {
+            let every = state.runtime.load().config.webhooks.progress_every;
+            next.callback_events
+                .on_change(before, next.task.status, progress_due(next, now, every))
+        }
+        None => Vec::new(),
+    };
+    if events
+        .iter()
+        .any(|e| matches!(e, Event::Started | Event::Progress))
+    {
+        next.progress_event_at = Some(now);
+    }
+    let version = match (&next.callback_url, events.is_empty()) {
+        (Some(url), false) => {
+            let deliveries = deliveries(next, url, &events, now);
+            let version = state
+                .store
+                .update_with_deliveries(next, &deliveries)
+                .await?;
             if version.is_some() {
-                tracing::info!(task = %next.task.id, webhook_id = %delivery.id, "webhook queued");
+                for d in &deliveries {
+                    tracing::info!(task = %next.task.id, webhook_id = %d.id, event = %d.event, "webhook queued");
+                }
                 state.outbox_ready.notify_one();
             }
             version
@@ -39,6 +62,44 @@ pub async fn commit(
     Ok(version)
 }
 
+/// Whether a `task.progress` may be queued now: the task changed since the last one (or
+/// since it started) and `every` has passed since then.
+pub fn progress_due(record: &TaskRecord, now: DateTime<Utc>, every: std::time::Duration) -> bool {
+    match record.progress_event_at {
+        None => true,
+        Some(last) => record.task.updated_at > last && now - last >= to_chrono(every),
+    }
+}
+
+/// One delivery per event, ordered after every earlier event of the task: the version this
+/// change writes, then the event's place in it.
+fn deliveries(
+    record: &TaskRecord,
+    url: &str,
+    events: &[Event],
+    now: DateTime<Utc>,
+) -> Vec<Delivery> {
+    let base = (record.version + 1).saturating_mul(8);
+    events
+        .iter()
+        .zip(0..)
+        .map(|(event, place)| Delivery {
+            id: format!("msg_{}", ulid::Ulid::new()),
+            tenant: record.tenant.clone(),
+            task_id: record.task.id.clone(),
+            url: url.to_string(),
+            body: json!({"type": event.as_str(), "data": record.task}).to_string(),
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            lease_owner: None,
+            lease_until: None,
+            event: event.as_str().to_string(),
+            seq: base.saturating_add(place),
+        })
+        .collect()
+}
+
 /// A task that held a provider slot just ended: the queue may send the next one, and its
 /// time in the slot feeds the queue's estimates.
 fn freed_slot(state: &AppState, record: &TaskRecord) {
@@ -50,24 +111,4 @@ fn freed_slot(state: &AppState, record: &TaskRecord) {
         state.durations.record(provider, held);
     }
     state.queue_ready.notify_one();
-}
-
-fn delivery(record: &TaskRecord, url: &str) -> Delivery {
-    let now = Utc::now();
-    let body = json!({
-        "type": format!("task.{}", record.task.status),
-        "data": record.task,
-    });
-    Delivery {
-        id: format!("msg_{}", ulid::Ulid::new()),
-        tenant: record.tenant.clone(),
-        task_id: record.task.id.clone(),
-        url: url.to_string(),
-        body: body.to_string(),
-        created_at: now,
-        attempts: 0,
-        next_attempt_at: now,
-        lease_owner: None,
-        lease_until: None,
-    }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use taskgate_core::{FailureClass, TaskError};
+use taskgate_core::{Event, FailureClass, TaskError};
 use taskgate_store::TaskRecord;
 
 use crate::runtime::Runtime;
@@ -178,14 +178,44 @@ pub(crate) async fn poll_and_store(
         );
     }
     next.refreshed_at = Some(now);
-    next.next_check_at =
-        (!next.task.is_terminal()).then(|| now + next_interval(&next, now, timings.watch_every));
+    next.next_check_at = (!next.task.is_terminal()).then(|| {
+        let regular = now + next_interval(&next, now, watch_interval(&runtime, &next));
+        match progress_held_until(&runtime, &next, now) {
+            Some(at) => regular.min(at),
+            None => regular,
+        }
+    });
     store(&state, &record, next, stale).await
 }
 
-/// How long until the watcher looks again: `watch_every` for a task that changed lately,
-/// growing to 8× for one that has not changed for a long time; ±10 % so tasks created
-/// together spread out.
+/// How often the watcher looks at `record` while it is at its provider: `watch_every`, or
+/// `webhooks.progress_every` when that is shorter and the task's callback wants
+/// `task.progress` (the events need a poll to come from).
+pub fn watch_interval(runtime: &Runtime, record: &TaskRecord) -> std::time::Duration {
+    let watch_every = runtime.config.tasks.watch_every;
+    if record.callback_url.is_some() && record.callback_events.contains(Event::Progress) {
+        watch_every.min(runtime.config.webhooks.progress_every)
+    } else {
+        watch_every
+    }
+}
+
+/// When a change the progress throttle held back may go out as a `task.progress`, if one
+/// waits (so the latest state is sent as soon as the throttle allows, not a period later).
+fn progress_held_until(
+    runtime: &Runtime,
+    record: &TaskRecord,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let last = record.progress_event_at?;
+    let every = to_chrono(runtime.config.webhooks.progress_every);
+    let wants = record.callback_url.is_some() && record.callback_events.contains(Event::Progress);
+    (wants && record.task.updated_at > last && now - last < every).then_some(last + every)
+}
+
+/// How long until the watcher looks again: `watch_every` (see [`watch_interval`]) for a
+/// task that changed lately, growing to 8× for one that has not changed for a long time;
+/// ±10 % so tasks created together spread out.
 fn next_interval(
     record: &TaskRecord,
     now: DateTime<Utc>,
@@ -216,7 +246,7 @@ pub(crate) async fn store(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(&record.task.id);
-    let stored = match commit(state, record.task.is_terminal(), &next).await {
+    let stored = match commit(state, record.task.status, &mut next).await {
         Ok(Some(version)) => {
             next.version = version;
             next

@@ -119,6 +119,7 @@ async fn after_other_replica(
         });
     }
     let mut next = latest.clone();
-    next.next_check_at = Some(Utc::now() + jittered(to_chrono(runtime.config.tasks.watch_every)));
+    next.next_check_at =
+        Some(Utc::now() + jittered(to_chrono(super::refresh::watch_interval(runtime, &next))));
     store(state, &latest, next, stale).await
 }

@@ -42,6 +42,7 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> Result<Task,
             }
             None => {}
         }
+        let before = record.task.status;
         if !record.task.cancel(Utc::now()) {
             // It finished upstream before the cancel landed.
             return Err(ApiError::Conflict(format!(
@@ -53,7 +54,7 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> Result<Task,
         record.lease_owner = None;
         record.lease_until = None;
         record.next_check_at = None;
-        if commit(state, false, &record).await?.is_some() {
+        if commit(state, before, &mut record).await?.is_some() {
             return Ok(record.task);
         }
         record = get(state, caller, id).await?;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use taskgate_config::TenantConfig;
-use taskgate_core::{Task, TaskInput, TaskType};
+use taskgate_core::{EventSet, Task, TaskInput, TaskType};
 use taskgate_store::{IdempotencyEntry, Reservation};
 
 use super::submit::submit;
@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::layers::auth::Caller;
 use crate::lifecycle::callback_target::TargetPolicy;
 use crate::queue::place;
+use crate::queue::runnable::runnable;
 use crate::state::AppState;
 
 /// How long an `Idempotency-Key` binds its request.
@@ -36,9 +37,12 @@ pub struct CreateTaskRequest {
     /// Pins a provider instead of the tenant's route.
     #[serde(default)]
     pub provider: Option<String>,
-    /// Where to POST the task when it ends.
+    /// Where to POST the task's events.
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Which events go to `callback_url`; default the three terminal ones.
+    #[serde(default)]
+    pub callback_events: Option<Vec<String>>,
     /// Free-form, returned with the task.
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
@@ -60,7 +64,8 @@ pub async fn create(
     raw_body: &Value,
     idempotency_key: Option<&str>,
 ) -> Result<Created, ApiError> {
-    let request: CreateTaskRequest = serde_json::from_value(raw_body.clone())
+    // The error names the field it is about (`callback_events: invalid type: ...`).
+    let request: CreateTaskRequest = serde_path_to_error::deserialize(raw_body)
         .map_err(|e| ApiError::InvalidRequest(format!("invalid create request: {e}")))?;
     let tenant = caller.tenant_config().ok_or(ApiError::Unauthorized)?;
     TaskInput::parse(request.task_type, &request.input)
@@ -84,7 +89,19 @@ pub async fn create(
             "metadata: must be at most {MAX_METADATA_BYTES} bytes of JSON"
         )));
     }
+    let callback_events = match (&request.callback_events, &request.callback_url) {
+        (None, _) => EventSet::default(),
+        (Some(_), None) => {
+            return Err(ApiError::InvalidRequest(
+                "callback_events: needs a callback_url to send them to".into(),
+            ))
+        }
+        (Some(names), Some(_)) => {
+            EventSet::parse(names).map_err(|e| ApiError::InvalidRequest(e.to_string()))?
+        }
+    };
     let checked = Checked {
+        callback_events,
         priority: priority(request.priority.as_ref())?,
         candidates: candidates(caller, tenant, &request)?,
         metadata,
@@ -145,6 +162,7 @@ pub async fn create(
 
 /// What validation made of the request, ready to store.
 pub(super) struct Checked {
+    pub callback_events: EventSet,
     pub priority: i32,
     /// The providers to try, in order.
     pub candidates: Vec<String>,
@@ -172,7 +190,8 @@ fn priority(number: Option<&serde_json::Number>) -> Result<i32, ApiError> {
         })
 }
 
-/// The providers to try, in order: the pinned one, or the tenant's route for the type.
+/// The providers to try, in order: the pinned one, or the tenant's route for the type,
+/// without those that cannot run it under the running config (see `queue::runnable`).
 fn candidates(
     caller: &Caller,
     tenant: &TenantConfig,
@@ -186,19 +205,14 @@ fn candidates(
                 "provider: '{pinned}' is not a provider this tenant can use"
             )));
         }
-        let runs = caller
-            .runtime
-            .provider(pinned)
-            .is_some_and(|p| p.capabilities().runs(task_type));
-        if !runs {
-            return Err(ApiError::UnsupportedTaskType(format!(
-                "provider '{pinned}' cannot run {task_type}"
-            )));
-        }
-        return Ok(vec![pinned.clone()]);
+        return Ok(runnable(
+            &caller.runtime,
+            task_type,
+            std::slice::from_ref(pinned),
+        )?);
     }
     match tenant.routes.get(&task_type) {
-        Some(route) if !route.is_empty() => Ok(route.clone()),
+        Some(route) if !route.is_empty() => Ok(runnable(&caller.runtime, task_type, route)?),
         _ => Err(ApiError::UnsupportedTaskType(format!(
             "no provider is configured for {task_type} for this tenant"
         ))),

@@ -27,6 +27,7 @@ pub(super) async fn submit(
     idempotency_key: Option<&str>,
 ) -> Result<Created, ApiError> {
     let Checked {
+        callback_events,
         priority,
         candidates,
         metadata,
@@ -41,6 +42,7 @@ pub(super) async fn submit(
     let id = format!("task_{}", ulid::Ulid::new());
     let task = Task::waiting(id.clone(), request.task_type, metadata, now);
     let mut record = TaskRecord::new(caller.tenant.clone(), task, request.callback_url.clone());
+    record.callback_events = callback_events;
     let lease = dispatch::lease(runtime, &candidates);
     let first = candidates.first().cloned().unwrap_or_default();
     let entry = QueueEntry {
@@ -94,9 +96,9 @@ pub(super) async fn submit(
                 .discard(&caller.tenant, &id, record.version)
                 .await?;
             // Its idempotency key is released by the caller.
-            Err(create_error(request, failure))
+            Err(create_error(failure))
         }
-        Dispatched::Unknown { failure, .. } => Err(create_error(request, failure)),
+        Dispatched::Unknown { failure, .. } => Err(create_error(failure)),
         Dispatched::Lost => {
             let record = state
                 .store
@@ -170,7 +172,7 @@ async fn check_max_queued(
 
 /// What the client hears about a create that reached no provider (or whose outcome is
 /// unknown): the same answers as before the queue.
-fn create_error(request: &CreateTaskRequest, failure: CreateFailure) -> ApiError {
+fn create_error(failure: CreateFailure) -> ApiError {
     match failure {
         CreateFailure::RateLimited {
             provider,
@@ -184,10 +186,7 @@ fn create_error(request: &CreateTaskRequest, failure: CreateFailure) -> ApiError
         ),
         CreateFailure::Unsupported(e) => ApiError::InvalidRequest(e.to_string()),
         CreateFailure::Upstream { provider, error } => upstream_api_error(&provider, &error),
-        CreateFailure::NoProvider => ApiError::UnsupportedTaskType(format!(
-            "no configured provider can run {}",
-            request.task_type
-        )),
+        CreateFailure::NoProvider(e) => e.into(),
     }
 }
 

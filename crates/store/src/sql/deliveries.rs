@@ -1,6 +1,7 @@
-//! The webhook outbox: queued with the task's final update, claimed with leases. As with
-//! tasks, the claim's text differs per engine only in its row locking: each engine writes
-//! its own with [`claim_deliveries!`].
+//! The webhook outbox: queued with the task's change that gave rise to each event, claimed
+//! with leases, one task's events strictly in order. As with tasks, the claim's text
+//! differs per engine only in its row locking: each engine writes its own with
+//! [`claim_deliveries!`].
 
 use std::time::Duration;
 
@@ -15,32 +16,41 @@ use crate::timestamp::to_nanos;
 use crate::{Delivery, DeliveryOutcome, StoreError, TaskRecord};
 
 const INSERT: &str = "INSERT INTO deliveries (id, tenant, task_id, url, body, created_at, \
-     attempts, status, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)";
+     attempts, status, next_attempt_at, event, seq) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10)";
 
+/// `$2`, `next_attempt_at`: of a retry, when it is due; of a finished `task.progress`,
+/// until when it holds the task's next one back (see [`claim_deliveries!`]).
 const FINISH: &str = "UPDATE deliveries SET status = $1, next_attempt_at = $2, last_error = $3, \
      attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = $4";
 
 /// The claim of due deliveries: `$1` owner, `$2` lease end, `$3` now, `$4` limit; `$lock`
-/// ends the inner `SELECT` (the engine's row locking, or `""`).
+/// ends the inner `SELECT` (the engine's row locking, or `""`). Only the first pending
+/// delivery of a task can be claimed: while it is pending (leased, or waiting for a
+/// retry) the task's later events wait behind it. A `task.progress` also waits while an
+/// earlier one, finished, still holds it back (its `next_attempt_at` is in the future).
 macro_rules! claim_deliveries {
     ($lock:literal) => {
         concat!(
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2 ",
-            "WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' ",
-            "AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ",
-            "ORDER BY next_attempt_at, id LIMIT $4",
+            "WHERE id IN (SELECT d.id FROM deliveries d WHERE d.status = 'pending' ",
+            "AND d.next_attempt_at <= $3 AND (d.lease_until IS NULL OR d.lease_until < $3) ",
+            "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.task_id = d.task_id ",
+            "AND e.seq < d.seq AND (e.status = 'pending' OR (d.event = 'task.progress' ",
+            "AND e.event = 'task.progress' AND e.next_attempt_at > $3))) ",
+            "ORDER BY d.next_attempt_at, d.id LIMIT $4",
             $lock,
             ") RETURNING id, tenant, task_id, url, body, created_at, attempts, ",
-            "next_attempt_at, lease_owner, lease_until"
+            "next_attempt_at, lease_owner, lease_until, event, seq"
         )
     };
 }
 
-/// [`crate::TaskStore::update_with_delivery`], in one transaction on `pool`.
-pub(crate) async fn update_with_delivery<DB>(
+/// [`crate::TaskStore::update_with_deliveries`], in one transaction on `pool`.
+pub(crate) async fn update_with_deliveries<DB>(
     pool: &Pool<DB>,
     record: &TaskRecord,
-    delivery: &Delivery,
+    deliveries: &[Delivery],
 ) -> Result<Option<i64>, StoreError>
 where
     DB: Database,
@@ -63,18 +73,22 @@ where
     if done.rows_affected() != 1 {
         return Ok(None);
     }
-    sqlx::query::<DB>(INSERT)
-        .bind(delivery.id.clone())
-        .bind(delivery.tenant.clone())
-        .bind(delivery.task_id.clone())
-        .bind(delivery.url.clone())
-        .bind(delivery.body.clone())
-        .bind(to_nanos(delivery.created_at))
-        .bind(i64::from(delivery.attempts))
-        .bind(to_nanos(delivery.next_attempt_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
+    for delivery in deliveries {
+        sqlx::query::<DB>(INSERT)
+            .bind(delivery.id.clone())
+            .bind(delivery.tenant.clone())
+            .bind(delivery.task_id.clone())
+            .bind(delivery.url.clone())
+            .bind(delivery.body.clone())
+            .bind(to_nanos(delivery.created_at))
+            .bind(i64::from(delivery.attempts))
+            .bind(to_nanos(delivery.next_attempt_at))
+            .bind(delivery.event.clone())
+            .bind(delivery.seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+    }
     tx.commit().await.map_err(from_sqlx)?;
     Ok(Some(record.version + 1))
 }
@@ -107,8 +121,9 @@ where
 /// [`crate::TaskStore::finish_delivery`].
 pub(crate) async fn finish<'e, DB, E>(
     executor: E,
-    id: &str,
+    delivery: &Delivery,
     outcome: &DeliveryOutcome,
+    hold_progress_until: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError>
 where
     DB: Database,
@@ -119,15 +134,17 @@ where
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
 {
     let (status, next, error) = match outcome {
-        DeliveryOutcome::Delivered => ("delivered", None, None),
+        DeliveryOutcome::Delivered => ("delivered", hold_progress_until.map(to_nanos), None),
         DeliveryOutcome::Retry { at, error } => ("pending", Some(to_nanos(*at)), Some(error)),
-        DeliveryOutcome::Failed { error } => ("failed", None, Some(error)),
+        DeliveryOutcome::Failed { error } => {
+            ("failed", hold_progress_until.map(to_nanos), Some(error))
+        }
     };
     sqlx::query(FINISH)
         .bind(status.to_owned())
         .bind(next)
         .bind(error.cloned())
-        .bind(id.to_owned())
+        .bind(delivery.id.clone())
         .execute(executor)
         .await
         .map_err(from_sqlx)?;

@@ -98,12 +98,13 @@ macro_rules! sql_task_store {
                 $crate::sql::claim::due(&self.$writer, $claim_due, owner, now, lease, limit).await
             }
 
-            async fn update_with_delivery(
+            async fn update_with_deliveries(
                 &self,
                 record: &$crate::TaskRecord,
-                delivery: &$crate::Delivery,
+                deliveries: &[$crate::Delivery],
             ) -> Result<Option<i64>, $crate::StoreError> {
-                $crate::sql::deliveries::update_with_delivery(&self.$writer, record, delivery).await
+                $crate::sql::deliveries::update_with_deliveries(&self.$writer, record, deliveries)
+                    .await
             }
 
             async fn claim_deliveries(
@@ -126,10 +127,17 @@ macro_rules! sql_task_store {
 
             async fn finish_delivery(
                 &self,
-                id: &str,
+                delivery: &$crate::Delivery,
                 outcome: &$crate::DeliveryOutcome,
+                hold_progress_until: Option<chrono::DateTime<chrono::Utc>>,
             ) -> Result<(), $crate::StoreError> {
-                $crate::sql::deliveries::finish(&self.$writer, id, outcome).await
+                $crate::sql::deliveries::finish(
+                    &self.$writer,
+                    delivery,
+                    outcome,
+                    hold_progress_until,
+                )
+                .await
             }
 
             async fn record_passthrough_task(

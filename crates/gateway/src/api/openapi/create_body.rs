@@ -6,9 +6,10 @@
 use std::borrow::Cow;
 
 use taskgate_core::input_schema::{input_schema, input_schema_name, media_url_schema, MEDIA_URL};
-use taskgate_core::TaskType;
+use taskgate_core::{Event, TaskType};
 use utoipa::openapi::schema::{
-    AdditionalProperties, Discriminator, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    AdditionalProperties, ArrayBuilder, Discriminator, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaType, Type,
 };
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -62,6 +63,25 @@ fn variant(task_type: TaskType) -> Schema {
                 )),
         )
         .property(
+            "callback_events",
+            ArrayBuilder::new()
+                .schema_type(nullable(Type::Array))
+                .items(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(Event::ALL.map(Event::as_str))),
+                )
+                .min_items(Some(1))
+                .description(Some(
+                    "Which events are POSTed to `callback_url` (only with it): `task.started` \
+                     (the task left `queued`), `task.progress` (its state while running, at \
+                     most once per `webhooks.progress_every`), and the terminal \
+                     `task.succeeded`, `task.failed`, `task.canceled`. Default: the three \
+                     terminal ones. Each event has its own `webhook-id`; one task's events \
+                     arrive in order.",
+                )),
+        )
+        .property(
             "metadata",
             ObjectBuilder::new()
                 .schema_type(nullable(Type::Object))
@@ -77,7 +97,9 @@ fn variant(task_type: TaskType) -> Schema {
                 .minimum(Some(MIN_PRIORITY))
                 .maximum(Some(MAX_PRIORITY))
                 .description(Some(
-                    "Order among the tenant's tasks waiting in the gateway's queue: higher                      leaves first, then older; default 0. Between tenants, freed provider                      slots go in weighted fair order.",
+                    "Order among the tenant's tasks waiting in the gateway's queue: higher \
+                     leaves first, then older; default 0. Between tenants, freed provider \
+                     slots go in weighted fair order.",
                 )),
         )
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))

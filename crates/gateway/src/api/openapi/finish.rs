@@ -2,7 +2,9 @@
 //! - `required` on the response headers every answer carries (utoipa's `Header` has no such
 //!   field);
 //! - links spelled as OpenAPI spells them (utoipa 5 writes `operation_id`, not `operationId`);
-//! - optional header and query parameters without `null` (absent is not `null` there).
+//! - optional header and query parameters without `null` (absent is not `null` there);
+//! - on create bodies, `callback_events` needing a `callback_url` (utoipa's `Object` has no
+//!   `if`/`then`).
 
 use serde_json::Value;
 
@@ -20,6 +22,9 @@ pub fn finished(document: utoipa::openapi::OpenApi) -> bytes::Bytes {
 }
 
 fn finish(json: &mut Value) {
+    for schema in schemas(json) {
+        callback_events_need_a_callback_url(schema);
+    }
     for operation in operations(json) {
         if let Some(parameters) = operation
             .get_mut("parameters")
@@ -46,6 +51,35 @@ fn operations(document: &mut Value) -> impl Iterator<Item = &mut Value> {
         .flat_map(|paths| paths.values_mut())
         .filter_map(Value::as_object_mut)
         .flat_map(|item| item.values_mut())
+}
+
+/// Every schema of the document's components.
+fn schemas(document: &mut Value) -> impl Iterator<Item = &mut Value> {
+    document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|schemas| schemas.values_mut())
+}
+
+/// A create body whose `callback_events` is a list must have a `callback_url` string.
+fn callback_events_need_a_callback_url(schema: &mut Value) {
+    let has = |name: &str| schema.pointer(&format!("/properties/{name}")).is_some();
+    if !(has("callback_events") && has("callback_url")) {
+        return;
+    }
+    if let Some(schema) = schema.as_object_mut() {
+        schema.insert(
+            "if".into(),
+            serde_json::json!({"properties": {"callback_events": {"type": "array"}},
+                               "required": ["callback_events"]}),
+        );
+        schema.insert(
+            "then".into(),
+            serde_json::json!({"properties": {"callback_url": {"type": "string"}},
+                               "required": ["callback_url"]}),
+        );
+    }
 }
 
 /// Every response object of the document: the operations' and the reusable ones.
