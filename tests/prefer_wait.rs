@@ -1,4 +1,4 @@
-//! `Prefer: wait=N` on creates (RFC 7240) against the real gateway and the simulator: the
+//! `Prefer: wait=N` on creates (RFC 7240) against the real binary and the simulator: the
 //! answer waits for the task's end (or N seconds), and nothing else about the create changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -6,13 +6,50 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Harness, CONFIG, KEY_A};
+use common::process::{temp_dir, Gateway};
+use common::{fast_script, CONFIG, KEY_A};
 use serde_json::{json, Value};
+use taskgate_config::{format_key_hash, hash_key};
+use taskgate_sim::SimServer;
 
-async fn start() -> Harness {
+/// `taskgate serve` as a child process, and the simulator it talks to.
+struct Bin {
+    sim: SimServer,
+    gateway: Gateway,
+    http: reqwest::Client,
+}
+
+impl Bin {
+    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.gateway.base))
+            .bearer_auth(KEY_A)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+async fn start() -> Bin {
+    let sim = SimServer::start().await.unwrap();
+    sim.set_scenario(fast_script());
+    let dir = temp_dir("prefer-wait");
+    let config = dir.join("taskgate.yaml");
     // The watcher looks every 200 ms, so an end is seen soon after it happens.
-    let template = CONFIG.replace("watch_every: 1s", "watch_every: 200ms");
-    Harness::start_with(&template, "{kind: memory}").await
+    let text = CONFIG
+        .replace("watch_every: 1s", "watch_every: 200ms")
+        .replace("${STORE}", "{kind: memory}")
+        .replace("${SIM}", &sim.base_url())
+        .replace("${KEY_A_HASH}", &format_key_hash(&hash_key(KEY_A)))
+        .replace("${KEY_B_HASH}", &format_key_hash(&hash_key(common::KEY_B)));
+    std::fs::write(&config, text).unwrap();
+    let gateway = Gateway::start(&config, &[], "info").await;
+    Bin {
+        sim,
+        gateway,
+        http: reqwest::Client::new(),
+    }
 }
 
 /// A makevid task that takes `run_ms` after `queued_ms` at the simulator.
@@ -22,7 +59,7 @@ fn sim_task(queued_ms: u64, run_ms: u64) -> Value {
 }
 
 async fn create_waiting(
-    h: &Harness,
+    h: &Bin,
     body: &Value,
     prefer: &str,
     key: Option<&str>,
@@ -30,7 +67,7 @@ async fn create_waiting(
     let started = Instant::now();
     let mut request = h
         .http
-        .post(h.url("/v1/tasks"))
+        .post(format!("{}/v1/tasks", h.gateway.base))
         .bearer_auth(KEY_A)
         .header("Prefer", prefer)
         .json(body);
@@ -81,7 +118,7 @@ async fn a_long_task_answers_202_with_its_state_when_the_wait_ends() {
         "answered after {took:?}"
     );
     // Without the header, nothing waits and nothing is applied.
-    let res = h.post(KEY_A, "/v1/tasks", &sim_task(500, 7500)).await;
+    let res = h.post("/v1/tasks", &sim_task(500, 7500)).await;
     assert_eq!(res.status(), 202);
     assert!(!res.headers().contains_key("preference-applied"));
 }
