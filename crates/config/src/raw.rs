@@ -21,6 +21,7 @@ pub(crate) struct RawDocument {
     pub webhooks: Option<config::Value>,
     pub providers: Option<BTreeMap<String, config::Value>>,
     pub tenants: Option<BTreeMap<String, config::Value>>,
+    pub outputs: Option<config::Value>,
 }
 
 /// Every section, typed. `None` for a section that could not be read (its problem is
@@ -34,6 +35,9 @@ pub(crate) struct RawConfig {
     /// Every provider named in the file; `None` for one that could not be read.
     pub providers: BTreeMap<String, Option<RawProvider>>,
     pub tenants: BTreeMap<String, Option<RawTenant>>,
+    /// `None`: no `outputs` section (outputs are not stored); `Some(None)`: a section that
+    /// could not be read.
+    pub outputs: Option<Option<RawOutputs>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -141,6 +145,31 @@ pub(crate) struct RawTenant {
     pub routes: Option<BTreeMap<String, Vec<String>>>,
     pub upstream_keys: Option<BTreeMap<String, String>>,
     pub allowed_callback_hosts: Option<Vec<String>>,
+    pub store_outputs: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a map")]
+pub(crate) struct RawOutputs {
+    pub storage: Option<RawStorage>,
+    pub url_ttl: Option<String>,
+    pub keep_for: Option<String>,
+    pub max_bytes: Option<Count>,
+    pub signing_key: Option<String>,
+}
+
+/// Every key of every storage kind; validation refuses those the kind does not use.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a map")]
+pub(crate) struct RawStorage {
+    pub kind: Option<String>,
+    pub path: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
 }
 
 /// A whole number of 0 or more, read wide (so an out-of-range value gets its range in the

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use taskgate_core::{ProviderSettings, Secret, TaskType};
+use taskgate_outputs::OutputSettings;
 
 /// The whole validated config. Immutable; share it behind an `Arc` (a reload builds a new one).
 #[derive(Debug, Clone)]
@@ -19,6 +20,10 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// By name (case preserved).
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// Durable outputs: where a succeeded task's outputs are copied, how long their URLs and
+    /// objects last. `None` when the file has no `outputs` section: nothing is copied, tasks
+    /// show their providers' URLs.
+    pub outputs: Option<OutputSettings>,
     /// First 12 hex digits of the SHA-256 of the file text as read (before `${VAR}`
     /// substitution): tells which file a replica runs, without revealing secrets.
     pub version: String,
@@ -255,6 +260,9 @@ pub struct TenantConfig {
     /// `None`: callbacks to any host. Lowercase host names; `*.example.com` matches any
     /// subdomain of `example.com`, not `example.com` itself.
     pub allowed_callback_hosts: Option<Vec<String>>,
+    /// Whether this tenant's outputs are copied into the gateway's storage. Default `true`;
+    /// only meaningful with [`Config::outputs`] (the file may set it only then).
+    pub store_outputs: bool,
 }
 
 /// The default `tenants.X.queue_weight`.
@@ -310,6 +318,7 @@ mod tests {
             routes: BTreeMap::from([(TaskType::TextToVideo, vec!["makevid".to_string()])]),
             upstream_keys: BTreeMap::from([("runway".to_string(), Secret::new("k"))]),
             allowed_callback_hosts: hosts.map(|h| h.into_iter().map(String::from).collect()),
+            store_outputs: true,
         }
     }
 

@@ -41,6 +41,7 @@ pub(crate) fn read(text: &str, env: Env, problems: &mut Problems) -> Option<RawC
         webhooks: section(document.webhooks, "webhooks", problems),
         providers: entries(document.providers, "providers", problems),
         tenants: entries(document.tenants, "tenants", problems),
+        outputs: document.outputs.map(|v| typed(v, "outputs", problems)),
     })
 }
 

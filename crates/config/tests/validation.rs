@@ -9,7 +9,8 @@ use std::time::Duration;
 use taskgate_config::{
     format_key_hash, from_yaml, hash_key, load, Config, ConfigErrors, RateLimit, StoreConfig,
 };
-use taskgate_core::{ProviderKind, TaskType};
+use taskgate_core::{ProviderKind, Secret, TaskType};
+use taskgate_outputs::{OutputSettings, S3Settings, StorageKind, StorageSettings};
 
 const WEBHOOK_SECRET: &str = "whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=";
 
@@ -79,6 +80,19 @@ fn with_compat(route: &str, server: &str) -> String {
     let file = with("  runway:\n", &format!("{provider}  runway:\n"));
     let file = file.replacen("    routes:\n", &format!("    routes:\n{route}"), 1);
     format!("{server}{file}")
+}
+
+/// The base with an `outputs` section whose lines (indented under `outputs:`) are `section`.
+fn with_outputs(section: &str) -> String {
+    format!("{}outputs:\n{section}", base())
+}
+
+/// `with_outputs` of an s3 storage with a bucket, `storage` more lines under `storage:` and
+/// `rest` more lines under `outputs:`.
+fn with_s3(storage: &str, rest: &str) -> String {
+    with_outputs(&format!(
+        "  storage:\n    kind: s3\n    bucket: taskgate-outputs\n{storage}{rest}"
+    ))
 }
 
 /// The problems a case must give, in order: (path, a piece of the message).
@@ -479,6 +493,282 @@ fn cases() -> Vec<(&'static str, String, Expected)> {
             ],
         ),
         (
+            "outputs: valid local storage",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n"),
+            vec![],
+        ),
+        (
+            "outputs: valid s3 storage",
+            with_s3("", ""),
+            vec![],
+        ),
+        (
+            "outputs: an empty section is no section",
+            format!("{}outputs:\n", base()),
+            vec![],
+        ),
+        (
+            "outputs: a section without storage",
+            with_outputs("  url_ttl: 1h\n"),
+            vec![("outputs.storage", "missing required field")],
+        ),
+        (
+            "outputs: storage without a kind",
+            with_outputs("  storage: {path: data/outputs}\n"),
+            vec![("outputs.storage.kind", "missing required field: one of local, s3")],
+        ),
+        (
+            "outputs: unknown storage kind",
+            with_outputs("  storage: {kind: gcs, bucket: b}\n"),
+            vec![("outputs.storage.kind", "unknown storage kind 'gcs': expected one of local, s3")],
+        ),
+        (
+            "outputs: unknown key in the section",
+            with_outputs("  storage: {kind: local, path: x}\n  keep: 1d\n"),
+            vec![("outputs", "unknown field 'keep'")],
+        ),
+        (
+            "outputs: unknown key in storage",
+            with_outputs("  storage: {kind: s3, buckett: b}\n"),
+            vec![("outputs.storage", "unknown field 'buckett'")],
+        ),
+        (
+            "outputs: local without a path",
+            with_outputs("  storage: {kind: local}\n"),
+            vec![("outputs.storage.path", "required for storage kind local")],
+        ),
+        (
+            "outputs: local with an empty path",
+            with_outputs("  storage: {kind: local, path: \"\"}\n"),
+            vec![("outputs.storage.path", "must not be empty")],
+        ),
+        (
+            "outputs: s3 keys with local storage are refused, each at its path",
+            with_outputs("  storage:\n    kind: local\n    path: data/outputs\n    bucket: b\n    prefix: p\n    region: eu-west-1\n    endpoint: http://127.0.0.1:9000\n    access_key_id: ${S3_ACCESS_KEY_ID}\n    secret_access_key: ${S3_SECRET_ACCESS_KEY}\n"),
+            vec![
+                ("outputs.storage.access_key_id", "is not used by storage kind local"),
+                ("outputs.storage.bucket", "is not used by storage kind local"),
+                ("outputs.storage.endpoint", "is not used by storage kind local"),
+                ("outputs.storage.prefix", "is not used by storage kind local"),
+                ("outputs.storage.region", "is not used by storage kind local"),
+                ("outputs.storage.secret_access_key", "is not used by storage kind local"),
+            ],
+        ),
+        (
+            "outputs: a path with s3 storage",
+            with_s3("    path: data/outputs\n", ""),
+            vec![("outputs.storage.path", "is not used by storage kind s3")],
+        ),
+        (
+            "outputs: s3 storage without a bucket",
+            with_outputs("  storage: {kind: s3, region: eu-west-1}\n"),
+            vec![("outputs.storage.bucket", "required for storage kind s3")],
+        ),
+        (
+            "outputs: s3 bucket empty",
+            with_outputs("  storage: {kind: s3, bucket: \"\"}\n"),
+            vec![("outputs.storage.bucket", "must not be empty")],
+        ),
+        (
+            "outputs: s3 bucket with a '/'",
+            with_outputs("  storage: {kind: s3, bucket: outputs/prod}\n"),
+            vec![("outputs.storage.bucket", "must be a bucket name without '/' (put a key prefix in prefix)")],
+        ),
+        (
+            "outputs: s3 region empty",
+            with_s3("    region: \"\"\n", ""),
+            vec![("outputs.storage.region", "must not be empty")],
+        ),
+        (
+            "outputs: s3 endpoint not http(s)",
+            with_s3("    endpoint: ftp://127.0.0.1:9000\n", ""),
+            vec![("outputs.storage.endpoint", "must be an http or https URL")],
+        ),
+        (
+            "outputs: s3 endpoint without a scheme",
+            with_s3("    endpoint: minio:9000\n", ""),
+            vec![("outputs.storage.endpoint", "must be an http or https URL")],
+        ),
+        (
+            "outputs: s3 endpoint not a URL",
+            with_s3("    endpoint: 127.0.0.1:9000\n", ""),
+            vec![("outputs.storage.endpoint", "is not an absolute URL")],
+        ),
+        (
+            "outputs: s3 endpoint with credentials",
+            with_s3("    endpoint: http://minio:pw-in-endpoint@127.0.0.1:9000\n", ""),
+            vec![("outputs.storage.endpoint", "must not hold credentials (put them in access_key_id and secret_access_key)")],
+        ),
+        (
+            "outputs: s3 endpoint with a query",
+            with_s3("    endpoint: http://127.0.0.1:9000/?x=1\n", ""),
+            vec![("outputs.storage.endpoint", "must not have a query or fragment")],
+        ),
+        (
+            "outputs: s3 access_key_id without secret_access_key",
+            with_s3("    access_key_id: ${S3_ACCESS_KEY_ID}\n", ""),
+            vec![("outputs.storage.secret_access_key", "required with access_key_id (give both keys, or neither for the ambient AWS credentials)")],
+        ),
+        (
+            "outputs: s3 secret_access_key without access_key_id",
+            with_s3("    secret_access_key: ${S3_SECRET_ACCESS_KEY}\n", ""),
+            vec![("outputs.storage.access_key_id", "required with secret_access_key (give both keys, or neither for the ambient AWS credentials)")],
+        ),
+        (
+            "outputs: s3 keys empty or with whitespace",
+            with_s3("    access_key_id: \"\"\n    secret_access_key: \" sk \"\n", ""),
+            vec![
+                ("outputs.storage.access_key_id", "must not be empty"),
+                ("outputs.storage.secret_access_key", "has leading or trailing whitespace"),
+            ],
+        ),
+        (
+            "outputs: s3 key from an unset variable",
+            with_s3("    access_key_id: ${NOPE}\n    secret_access_key: ${S3_SECRET_ACCESS_KEY}\n", ""),
+            vec![("outputs.storage.access_key_id", "environment variable NOPE is not set")],
+        ),
+        (
+            "outputs: s3 prefix segments storage would refuse",
+            with_s3("    prefix: prod/../other\n", ""),
+            vec![("outputs.storage.prefix", "a prefix segment must be 1 to 128 letters, digits, '_', '-' or '.'")],
+        ),
+        (
+            "outputs: s3 prefix with an empty segment",
+            with_s3("    prefix: prod//x\n", ""),
+            vec![("outputs.storage.prefix", "a prefix segment must be 1 to 128")],
+        ),
+        (
+            "outputs: s3 prefix with a space",
+            with_s3("    prefix: my outputs\n", ""),
+            vec![("outputs.storage.prefix", "a prefix segment must be")],
+        ),
+        (
+            "outputs: zero durations and max_bytes",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n  url_ttl: 0s\n  keep_for: 0ms\n  max_bytes: 0\n"),
+            vec![
+                ("outputs.keep_for", "must be longer than 0"),
+                ("outputs.max_bytes", "must be greater than 0"),
+                ("outputs.url_ttl", "must be longer than 0"),
+            ],
+        ),
+        (
+            "outputs: durations that are not durations",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n  url_ttl: 24\n  keep_for: a month\n"),
+            vec![
+                ("outputs.keep_for", "'a month' is not a duration"),
+                ("outputs.url_ttl", "'24' is not a duration"),
+            ],
+        ),
+        (
+            "outputs: max_bytes negative",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n  max_bytes: -1\n"),
+            vec![("outputs.max_bytes", "expected a whole number of 0 or more")],
+        ),
+        (
+            "outputs: max_bytes fractional",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n  max_bytes: 2.5\n"),
+            vec![("outputs.max_bytes", "invalid type: floating point '2.5', expected a whole number")],
+        ),
+        (
+            "outputs: max_bytes in words",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n  max_bytes: 2GiB\n"),
+            vec![("outputs.max_bytes", "invalid value: string \"2GiB\", expected a whole number")],
+        ),
+        (
+            "outputs: s3 url_ttl past 7 days",
+            with_s3("", "  url_ttl: 8d\n"),
+            vec![("outputs.url_ttl", "must be at most 7d with storage kind s3 (S3 presigned URLs last at most 7 days)")],
+        ),
+        (
+            "outputs: s3 url_ttl one millisecond past 7 days",
+            with_s3("", "  url_ttl: 604800001ms\n"),
+            vec![("outputs.url_ttl", "must be at most 7d with storage kind s3")],
+        ),
+        (
+            "outputs: s3 url_ttl of exactly 7 days",
+            with_s3("", "  url_ttl: 168h\n"),
+            vec![],
+        ),
+        (
+            "outputs: local url_ttl past 7 days",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n  url_ttl: 30d\n"),
+            vec![],
+        ),
+        (
+            "outputs: signing_key shorter than 32 bytes",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n  signing_key: 0123456789abcdef0123456789abcde\n"),
+            vec![("outputs.signing_key", "must be at least 32 bytes")],
+        ),
+        (
+            "outputs: signing_key of 32 bytes",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n  signing_key: 0123456789abcdef0123456789abcdef\n"),
+            vec![],
+        ),
+        (
+            "outputs: signing_key with a trailing newline",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n  signing_key: \"0123456789abcdef0123456789abcdef\\n\"\n"),
+            vec![("outputs.signing_key", "has leading or trailing whitespace")],
+        ),
+        (
+            "outputs: signing_key with s3 storage",
+            with_s3("", "  signing_key: ${TASKGATE_FILES_KEY}\n"),
+            vec![("outputs.signing_key", "is not used by storage kind s3")],
+        ),
+        (
+            "outputs: every problem of the section at once",
+            with_outputs("  storage: {kind: s3, path: x, endpoint: ftp://x, access_key_id: a}\n  url_ttl: 30d\n  keep_for: 0s\n  signing_key: short\n"),
+            vec![
+                ("outputs.keep_for", "must be longer than 0"),
+                ("outputs.signing_key", "is not used by storage kind s3"),
+                ("outputs.storage.bucket", "required for storage kind s3"),
+                ("outputs.storage.endpoint", "must be an http or https URL"),
+                ("outputs.storage.path", "is not used by storage kind s3"),
+                ("outputs.storage.secret_access_key", "required with access_key_id"),
+                ("outputs.url_ttl", "must be at most 7d with storage kind s3"),
+            ],
+        ),
+        (
+            "store_outputs without an outputs section",
+            format!(
+                "{}  beta:\n    keys: [{HASH_B}]\n    store_outputs: false\n",
+                with("    routes:\n", "    store_outputs: true\n    routes:\n")
+            ),
+            vec![
+                ("tenants.acme.store_outputs", "is not used without an outputs section (no output is stored without one)"),
+                ("tenants.beta.store_outputs", "is not used without an outputs section"),
+            ],
+        ),
+        (
+            "store_outputs with an empty outputs section",
+            format!(
+                "{}outputs:\n",
+                with("    routes:\n", "    store_outputs: true\n    routes:\n")
+            ),
+            vec![("tenants.acme.store_outputs", "is not used without an outputs section")],
+        ),
+        (
+            "store_outputs with an outputs section that could not be read is the section's problem",
+            format!(
+                "{}outputs: {{storage: {{kind: local, path: x}}, colour: blue}}\n",
+                with("    routes:\n", "    store_outputs: false\n    routes:\n")
+            ),
+            vec![("outputs", "unknown field 'colour'")],
+        ),
+        (
+            "store_outputs with an outputs section with a problem is fine itself",
+            format!(
+                "{}outputs: {{storage: {{kind: s3}}}}\n",
+                with("    routes:\n", "    store_outputs: false\n    routes:\n")
+            ),
+            vec![("outputs.storage.bucket", "required for storage kind s3")],
+        ),
+        (
+            "store_outputs must be a boolean",
+            with_outputs("  storage: {kind: local, path: data/outputs}\n")
+                .replace("    routes:\n", "    store_outputs: sometimes\n    routes:\n"),
+            vec![("tenants.acme.store_outputs", "expected a boolean")],
+        ),
+        (
             "at least one provider",
             "tenants: {}\n".to_string(),
             vec![("providers", "at least one provider is required")],
@@ -619,6 +909,16 @@ fn full_example_has_all_four_provider_types_and_two_tenants() {
     let beta = &config.tenants["Beta-Labs"];
     assert_eq!((beta.queue_weight, beta.max_queued), (1, 1000));
     assert_eq!(config.tasks.max_queued_for, Duration::from_secs(3600));
+    assert_eq!(
+        config.outputs,
+        Some(OutputSettings::with_defaults(StorageSettings {
+            kind: StorageKind::Local {
+                path: "data/outputs".into()
+            },
+        }))
+    );
+    assert!(acme.store_outputs);
+    assert!(beta.store_outputs);
 }
 
 #[test]
@@ -706,6 +1006,161 @@ fn defaults_fill_what_the_file_leaves_out() {
     let acme = &config.tenants["acme"];
     assert!(acme.callback_host_allowed("anywhere.example"));
     assert!(acme.upstream_keys.is_empty());
+}
+
+#[test]
+fn without_outputs_nothing_is_stored_and_tenants_keep_the_default() {
+    let config = parse(&base()).unwrap();
+    assert_eq!(config.outputs, None);
+    assert!(config.tenants["acme"].store_outputs);
+}
+
+#[test]
+fn local_outputs_get_the_documented_defaults() {
+    let config = parse(&with_outputs(
+        "  storage:\n    kind: local\n    path: data/outputs\n",
+    ))
+    .unwrap();
+    let local = StorageSettings {
+        kind: StorageKind::Local {
+            path: "data/outputs".into(),
+        },
+    };
+    assert_eq!(
+        config.outputs,
+        Some(OutputSettings {
+            storage: local,
+            url_ttl: Duration::from_secs(24 * 3600),
+            keep_for: Duration::from_secs(30 * 24 * 3600),
+            max_bytes: 2_147_483_648,
+            signing_key: None,
+        })
+    );
+    assert!(config.tenants["acme"].store_outputs, "default true");
+}
+
+#[test]
+fn local_outputs_read_every_key_and_store_outputs_per_tenant() {
+    let tenants = format!(
+        "{}  beta:\n    keys: [{HASH_B}]\n    store_outputs: true\n  gamma:\n    keys: [sha256:{}]\n",
+        with("    routes:\n", "    store_outputs: false\n    routes:\n"),
+        "4".repeat(64)
+    );
+    let yaml = format!(
+        "{tenants}outputs:\n  storage: {{kind: local, path: /var/lib/taskgate/outputs}}\n  url_ttl: 90m\n  keep_for: 7d\n  max_bytes: \"${{MAX_OUTPUT_BYTES}}\"\n  signing_key: ${{TASKGATE_FILES_KEY}}\n"
+    );
+    let config = from_yaml(&yaml, &|name| match name {
+        "MAX_OUTPUT_BYTES" => Some("1048576".to_string()),
+        other => fake_env(other),
+    })
+    .unwrap();
+    assert_eq!(
+        config.outputs,
+        Some(OutputSettings {
+            storage: StorageSettings {
+                kind: StorageKind::Local {
+                    path: "/var/lib/taskgate/outputs".into()
+                },
+            },
+            url_ttl: Duration::from_secs(90 * 60),
+            keep_for: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: 1_048_576,
+            signing_key: Some(Secret::new("secret-value-of-TASKGATE_FILES_KEY")),
+        })
+    );
+    assert!(!config.tenants["acme"].store_outputs);
+    assert!(config.tenants["beta"].store_outputs);
+    assert!(config.tenants["gamma"].store_outputs, "default true");
+}
+
+#[test]
+fn s3_outputs_map_every_key() {
+    let config = parse(&with_s3(
+        "    prefix: prod/outputs/\n    region: eu-west-1\n    endpoint: http://127.0.0.1:9000\n    access_key_id: ${S3_ACCESS_KEY_ID}\n    secret_access_key: ${S3_SECRET_ACCESS_KEY}\n",
+        "  url_ttl: 7d\n  keep_for: 90d\n  max_bytes: 10485760\n",
+    ))
+    .unwrap();
+    let s3 = S3Settings {
+        bucket: "taskgate-outputs".to_string(),
+        prefix: "prod/outputs/".to_string(),
+        region: "eu-west-1".to_string(),
+        endpoint: Some("http://127.0.0.1:9000".to_string()),
+        access_key_id: Some(Secret::new("secret-value-of-S3_ACCESS_KEY_ID")),
+        secret_access_key: Some(Secret::new("secret-value-of-S3_SECRET_ACCESS_KEY")),
+    };
+    assert_eq!(
+        config.outputs,
+        Some(OutputSettings {
+            storage: StorageSettings {
+                kind: StorageKind::S3(s3)
+            },
+            url_ttl: Duration::from_secs(7 * 24 * 3600),
+            keep_for: Duration::from_secs(90 * 24 * 3600),
+            max_bytes: 10_485_760,
+            signing_key: None,
+        })
+    );
+}
+
+#[test]
+fn s3_outputs_default_to_us_east_1_no_prefix_and_ambient_credentials() {
+    let config = parse(&with_s3("", "")).unwrap();
+    assert_eq!(
+        config.outputs,
+        Some(OutputSettings::with_defaults(StorageSettings {
+            kind: StorageKind::S3(S3Settings::new("taskgate-outputs", "us-east-1")),
+        }))
+    );
+}
+
+#[test]
+fn output_secrets_are_not_in_debug_output() {
+    let local = parse(&with_outputs(
+        "  storage: {kind: local, path: data/outputs}\n  signing_key: ${TASKGATE_FILES_KEY}\n",
+    ))
+    .unwrap();
+    let s3 = parse(&with_s3(
+        "    access_key_id: ${S3_ACCESS_KEY_ID}\n    secret_access_key: ${S3_SECRET_ACCESS_KEY}\n",
+        "",
+    ))
+    .unwrap();
+    let debug = format!("{local:?} {local:#?} {s3:?} {s3:#?}");
+    for secret in [
+        "secret-value-of-TASKGATE_FILES_KEY",
+        "secret-value-of-S3_ACCESS_KEY_ID",
+        "secret-value-of-S3_SECRET_ACCESS_KEY",
+    ] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(debug.contains("[redacted]"));
+    assert!(
+        debug.contains("taskgate-outputs"),
+        "the bucket is not secret"
+    );
+}
+
+#[test]
+fn output_problems_hold_no_secret() {
+    let errors = parse(&with_s3(
+        "    endpoint: http://minio:pw-in-endpoint@127.0.0.1:9000\n    access_key_id: \" AKID-secret \"\n    secret_access_key: sk-s3-secret\n",
+        "",
+    ))
+    .unwrap_err()
+    .to_string();
+    let short = parse(&with_outputs(
+        "  storage: {kind: local, path: x}\n  signing_key: short-signing-secret\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    for secret in [
+        "pw-in-endpoint",
+        "AKID-secret",
+        "sk-s3-secret",
+        "short-signing-secret",
+    ] {
+        assert!(!errors.contains(secret), "{secret} in {errors}");
+        assert!(!short.contains(secret), "{secret} in {short}");
+    }
 }
 
 #[test]

@@ -125,10 +125,15 @@ pub enum OutputKind {
     Image,
 }
 
-/// One produced file. Only `url` and `kind` are always present.
+/// One produced file. `kind` is always present, and `url` except for an output whose stored
+/// copy expired. With durable outputs, the gateway's copy is described by the fields after
+/// `size_bytes`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Output {
+    /// Where to download it: the gateway's URL for a stored copy (signed, or presigned by
+    /// the storage), else the provider's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     pub kind: OutputKind,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -143,6 +148,27 @@ pub struct Output {
     pub fps: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<u64>,
+    /// The provider's own URL (it may expire), once the gateway copied or tried to copy it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_url: Option<String>,
+    /// Whether the gateway holds a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<bool>,
+    /// Hex SHA-256 of the stored bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The stored copy's media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// When `url` stops working (read the task again for a fresh one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why the copy finally failed (`stored: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_error: Option<String>,
+    /// The stored copy was deleted after `outputs.keep_for`: no `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired: Option<bool>,
 }
 
 impl Output {
@@ -156,6 +182,13 @@ impl Output {
             duration_s: None,
             fps: None,
             size_bytes: None,
+            provider_url: None,
+            stored: None,
+            sha256: None,
+            content_type: None,
+            expires_at: None,
+            copy_error: None,
+            expired: None,
         }
     }
 }

@@ -166,7 +166,6 @@ fn makevid_succeeded_poll_reads_artifact_with_all_metadata() {
     .unwrap();
     let expected_output = Output {
         url: "https://filesystem.site/cdn/20240909/PXM1k9NUg4paxT7eirUVfbHYiK5lsW.mp4".into(),
-        kind: OutputKind::Video,
         preview_urls: vec![
             "https://filesystem.site/cdn/20240909/n0tdLRRqIqE3Hm1zNkPPuw4J1mpcmQ.jpg".into(),
             "https://filesystem.site/cdn/20240909/HeBbLtnDonVPeoaESgJ7Fl5nvzVTZ8.jpg".into(),
@@ -179,6 +178,7 @@ fn makevid_succeeded_poll_reads_artifact_with_all_metadata() {
         duration_s: Some(10.542),
         fps: Some(24.0),
         size_bytes: Some(7_655_707),
+        ..Output::new("", OutputKind::Video)
     };
     assert_eq!(
         snap,

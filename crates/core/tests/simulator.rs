@@ -130,12 +130,12 @@ fn creates(sim: &SimState, kind: ProviderKind) -> u64 {
         .unwrap_or(0)
 }
 
-fn output_url(id: &str, task_type: TaskType) -> String {
+fn output_url(base: &str, id: &str, task_type: TaskType) -> String {
     let ext = match task_type {
         TaskType::TextToImage => "png",
         _ => "mp4",
     };
-    format!("https://sim.invalid/out/{id}.{ext}")
+    format!("{base}/_sim/out/{id}.{ext}")
 }
 
 /// Polls one task, applies each answer to a normalized task and checks, answer by answer,
@@ -285,19 +285,19 @@ fn expect(kind: ProviderKind) -> Expect {
     }
 }
 
-fn expected_outputs(kind: ProviderKind, id: &str, task_type: TaskType) -> Vec<Output> {
-    let url = output_url(id, task_type);
+fn expected_outputs(base: &str, kind: ProviderKind, id: &str, task_type: TaskType) -> Vec<Output> {
+    let url = output_url(base, id, task_type);
     match kind {
         ProviderKind::Makevid => vec![Output {
             preview_urls: vec![
-                format!("https://sim.invalid/out/{id}/1.jpg"),
-                format!("https://sim.invalid/out/{id}/2.jpg"),
+                format!("{base}/_sim/out/{id}/1.jpg"),
+                format!("{base}/_sim/out/{id}/2.jpg"),
             ],
             width: Some(1280),
             height: Some(768),
             duration_s: Some(5.042),
             fps: Some(24.0),
-            size_bytes: Some(7_655_707),
+            size_bytes: Some(65_536),
             ..Output::new(url, OutputKind::Video)
         }],
         _ => vec![Output::new(url, task_type.output_kind())],
@@ -377,7 +377,7 @@ async fn succeeding_life(sim: SimState, provider: Arc<Provider>, task_type: Task
             status: Some(TaskStatus::Succeeded),
             provider_status: e.done_word.into(),
             progress: e.done_progress.and_then(Progress::new),
-            outputs: expected_outputs(kind, &id, task_type),
+            outputs: expected_outputs(sim.base_url().unwrap_or_default(), kind, &id, task_type),
             error: None,
             started_at: done.started_at,
             finished_at: done.finished_at,
@@ -643,9 +643,12 @@ async fn comet_bare_shape_and_every_output_field_are_read() {
             .unwrap();
         let mut watch = Watch::new(&provider, &id, TaskType::ImageToVideo);
         let done = watch.until("succeeded", is_terminal).await;
-        let mut output = Output::new(output_url(&id, TaskType::ImageToVideo), OutputKind::Video);
+        let mut output = Output::new(
+            output_url(&sim.base_url(), &id, TaskType::ImageToVideo),
+            OutputKind::Video,
+        );
         if poster {
-            output.preview_urls = vec![format!("https://sim.invalid/out/{id}/1.jpg")];
+            output.preview_urls = vec![format!("{}/_sim/out/{id}/1.jpg", sim.base_url())];
         }
         assert_eq!(
             done.status,

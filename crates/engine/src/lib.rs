@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod lifecycle;
 pub mod metrics;
+pub mod outputs;
 pub mod queue;
 pub mod reload;
 pub mod runtime;

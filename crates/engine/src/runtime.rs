@@ -11,6 +11,8 @@ use taskgate_core::Provider;
 pub struct Runtime {
     pub config: Config,
     pub providers: BTreeMap<String, Arc<Provider>>,
+    /// The outputs storage, when `outputs` is configured.
+    pub outputs: Option<Arc<taskgate_outputs::Storage>>,
     /// Every configured key hash with its tenant's name.
     key_index: Vec<([u8; 32], String)>,
 }
@@ -25,10 +27,14 @@ impl std::fmt::Debug for Runtime {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("provider {name}: cannot build its HTTP client: {source}")]
-pub struct RuntimeError {
-    name: String,
-    source: reqwest::Error,
+pub enum RuntimeError {
+    #[error("provider {name}: cannot build its HTTP client: {source}")]
+    Provider {
+        name: String,
+        source: reqwest::Error,
+    },
+    #[error("outputs.storage: {0}")]
+    Outputs(taskgate_outputs::StorageError),
 }
 
 impl Runtime {
@@ -48,7 +54,7 @@ impl Runtime {
             let client = match reused {
                 Some(client) => client,
                 None => Arc::new(Provider::new(provider.settings.clone()).map_err(|source| {
-                    RuntimeError {
+                    RuntimeError::Provider {
                         name: name.clone(),
                         source,
                     }
@@ -61,9 +67,30 @@ impl Runtime {
             .values()
             .flat_map(|t| t.key_hashes.iter().map(|h| (*h, t.name.clone())))
             .collect();
+        let outputs = match &config.outputs {
+            None => None,
+            Some(settings) => {
+                let reused = previous.and_then(|prev| {
+                    let same = prev
+                        .config
+                        .outputs
+                        .as_ref()
+                        .is_some_and(|old| old.storage == settings.storage);
+                    same.then(|| prev.outputs.clone()).flatten()
+                });
+                match reused {
+                    Some(storage) => Some(storage),
+                    None => Some(Arc::new(
+                        taskgate_outputs::Storage::from_settings(&settings.storage)
+                            .map_err(RuntimeError::Outputs)?,
+                    )),
+                }
+            }
+        };
         Ok(Runtime {
             config,
             providers,
+            outputs,
             key_index,
         })
     }

@@ -61,6 +61,11 @@ pub struct Shared {
         std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
     /// The Prometheus registry (`GET /metrics`).
     pub metrics: Arc<Metrics>,
+    /// What signed `/v1/files` URLs need.
+    pub files: crate::outputs::present::FilesAccess,
+    /// The client outputs are downloaded with: no overall timeout (files are large; the
+    /// copy bounds each chunk), a few redirects (CDNs use them).
+    pub outputs_http: reqwest::Client,
 }
 
 impl AppState {
@@ -70,7 +75,12 @@ impl AppState {
         runtime: Arc<ArcSwap<Runtime>>,
         store: Arc<dyn TaskStore>,
         webhook_http: crate::lifecycle::webhook_http::WebhookHttp,
+        files: crate::outputs::present::FilesAccess,
     ) -> anyhow::Result<AppState> {
+        let outputs_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()?;
         let cluster_config = runtime.load().config.cluster.clone();
         let replica_id = cluster_config
             .as_ref()
@@ -107,6 +117,8 @@ impl AppState {
                 finished: Default::default(),
                 polled_at: Default::default(),
                 metrics,
+                files,
+                outputs_http,
             }),
         })
     }

@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::api::{admin, callbacks, metrics, openapi, providers, proxy, tasks};
+use crate::api::{admin, callbacks, files, metrics, openapi, providers, proxy, tasks};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::layers::auth::AuthLayer;
@@ -109,6 +109,8 @@ pub fn tenant_router(state: AppState) -> Router {
     let router = Router::new()
         .merge(authed)
         .route("/openapi.json", get(openapi::openapi_json))
+        // Its own authentication: a tenant key, or a signed URL (for browsers and players).
+        .route("/v1/files/{task_id}/{index}", get(files::serve_file))
         .route(
             "/callbacks/{tenant}/{id}/{token}",
             post(callbacks::provider_callback),

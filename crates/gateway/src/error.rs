@@ -18,6 +18,11 @@ pub enum ApiError {
     #[error("a valid bearer key is required")]
     Unauthorized,
     #[error("{0}")]
+    Forbidden(String),
+    /// The file's size.
+    #[error("the range starts past the end of the file ({0} bytes)")]
+    RangeNotSatisfiable(u64),
+    #[error("{0}")]
     NotFound(&'static str),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
@@ -72,6 +77,8 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::CancelUnsupported => StatusCode::CONFLICT,
@@ -94,6 +101,8 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",

@@ -17,6 +17,8 @@ pub mod strict_json;
 pub mod tasks;
 
 /// The engine's modules, under the paths they had before the split.
-pub use taskgate_engine::{cluster, lifecycle, metrics, queue, reload, runtime, state, traffic};
+pub use taskgate_engine::{
+    cluster, lifecycle, metrics, outputs, queue, reload, runtime, state, traffic,
+};
 
 pub use server::Gateway;

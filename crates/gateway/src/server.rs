@@ -80,7 +80,8 @@ impl Gateway {
         // The bound addresses, not the configured ones: port 0 becomes a real port here.
         let webhook_http = WebhookHttp::new(&[tenant_addr, admin_addr], runtime.clone(), resolver)
             .context("building the webhook HTTP client")?;
-        let state = AppState::new(runtime, store, webhook_http)?;
+        let files = files_access(&*store, tenant_addr).await?;
+        let state = AppState::new(runtime, store, webhook_http, files)?;
         let (stop, stopped) = watch::channel(false);
         let background = crate::lifecycle::spawn(&state, stopped.clone());
         let server = state.runtime.load().config.server.clone();
@@ -145,6 +146,32 @@ impl Gateway {
         self.state.store.close().await;
         tracing::info!("taskgate stopped");
     }
+}
+
+/// The signing key every replica shares (made by the first) and the tenant listener's
+/// address as clients on this host reach it.
+async fn files_access(
+    store: &dyn TaskStore,
+    tenant_addr: std::net::SocketAddr,
+) -> anyhow::Result<crate::outputs::present::FilesAccess> {
+    use rand::RngCore;
+    let mut candidate = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut candidate);
+    let key = store
+        .shared_secret(
+            crate::outputs::present::SHARED_KEY_NAME,
+            &hex::encode(candidate),
+        )
+        .await
+        .context("reading the files signing key from the store")?;
+    let mut reachable = tenant_addr;
+    if reachable.ip().is_unspecified() {
+        reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Ok(crate::outputs::present::FilesAccess {
+        shared_key: key.into_bytes(),
+        listener_base: format!("http://{reachable}"),
+    })
 }
 
 fn spawn_server(

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 pub use taskgate_core::Secret;
 
+use crate::key::{KeyError, KeyPrefix};
+
 /// `outputs.url_ttl` when the file does not say: signed and presigned URLs live 24 hours.
 pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(24 * 3600);
 /// `outputs.keep_for` when the file does not say: stored objects are kept 30 days.
@@ -26,9 +28,17 @@ pub struct OutputSettings {
     pub keep_for: Duration,
     /// Largest output copied; a larger one is refused and nothing is kept.
     pub max_bytes: u64,
+    /// The HMAC key of signed `/v1/files` URLs (`local` storage only; see
+    /// [`crate::FileUrlSigner`]), at least [`OutputSettings::MIN_SIGNING_KEY_BYTES`] bytes.
+    /// `None`: the gateway generates one and keeps it in its store, so every replica
+    /// shares it.
+    pub signing_key: Option<Secret>,
 }
 
 impl OutputSettings {
+    /// The shortest `signing_key` accepted, in bytes.
+    pub const MIN_SIGNING_KEY_BYTES: usize = 32;
+
     /// The given storage with the documented defaults for everything else.
     pub fn with_defaults(storage: StorageSettings) -> OutputSettings {
         OutputSettings {
@@ -36,6 +46,7 @@ impl OutputSettings {
             url_ttl: DEFAULT_URL_TTL,
             keep_for: DEFAULT_KEEP_FOR,
             max_bytes: DEFAULT_MAX_BYTES,
+            signing_key: None,
         }
     }
 }
@@ -72,6 +83,9 @@ pub struct S3Settings {
 }
 
 impl S3Settings {
+    /// The longest `url_ttl` with `s3` storage: S3 presigned URLs last at most 7 days.
+    pub const MAX_URL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
     /// A bucket in a region with no prefix, endpoint or keys; fill in the rest by field.
     pub fn new(bucket: impl Into<String>, region: impl Into<String>) -> S3Settings {
         S3Settings {
@@ -82,6 +96,13 @@ impl S3Settings {
             access_key_id: None,
             secret_access_key: None,
         }
+    }
+
+    /// Whether [`Storage::s3`](crate::Storage::s3) accepts `prefix`: `a/b`, `/a/b/` or empty;
+    /// each segment 1 to 128 letters, digits, `_`, `-` or `.`, starting with a letter or
+    /// digit, without `..`. The error names the rule, never the value.
+    pub fn check_prefix(prefix: &str) -> Result<(), KeyError> {
+        KeyPrefix::parse(prefix).map(|_| ())
     }
 }
 
@@ -103,5 +124,29 @@ mod tests {
         assert!(!printed.contains("AKIDEXAMPLE"), "{printed}");
         assert!(!printed.contains("wJalrXUtnFEMI"), "{printed}");
         assert!(printed.contains("bucket"), "{printed}");
+    }
+
+    #[test]
+    fn debug_never_prints_the_signing_key() {
+        let mut settings = OutputSettings::with_defaults(StorageSettings {
+            kind: StorageKind::Local {
+                path: PathBuf::from("data/outputs"),
+            },
+        });
+        settings.signing_key = Some(Secret::new(
+            "k".repeat(OutputSettings::MIN_SIGNING_KEY_BYTES),
+        ));
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("kkkk"), "{printed}");
+    }
+
+    #[test]
+    fn check_prefix_is_the_rule_storage_applies() {
+        for ok in ["", "/", "prod", "prod/outputs/", "/a.b/c_d-1"] {
+            assert_eq!(S3Settings::check_prefix(ok), Ok(()), "{ok:?}");
+        }
+        for bad in ["a//b", "a/../b", "./a", "a b", ".hidden", "é"] {
+            assert!(S3Settings::check_prefix(bad).is_err(), "{bad:?}");
+        }
     }
 }

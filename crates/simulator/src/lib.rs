@@ -5,6 +5,12 @@
 //! A task's state is computed from the time since its create and its [`Script`]; nothing
 //! runs between requests. Faults ([`FaultRule`]) are injected globally or per task, and
 //! `/_sim/*` routes (or the methods here) read counters and steer the simulator.
+//!
+//! A succeeded task's output URLs point back at the simulator
+//! (`{base}/_sim/out/{id}.{ext}`, previews `{base}/_sim/out/{id}/{n}.jpg`), which serves
+//! deterministic bytes there ([`output_bytes`], [`preview_bytes`]), streamed, as the
+//! task's script says (`output_bytes`, `output_status`, `output_chunk_delay_ms`,
+//! `output_content_type`, `output_fail_times`).
 
 #![forbid(unsafe_code)]
 
@@ -15,19 +21,22 @@ mod echo;
 mod error;
 mod faults;
 mod lifecycle;
+mod output_bytes;
+mod outputs;
 mod provider;
 mod script;
 mod state;
 mod task;
 mod timeline;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 
 pub use faults::{FaultKind, FaultRule, OpFilter, ProviderFilter};
+pub use output_bytes::{fill_output_bytes, output_bytes, preview_bytes, PREVIEW_BYTES};
 pub use provider::{Op, Provider};
 pub use script::{CreateCode, Outcome, OutputField, ProgressForm, Script, Shape};
 pub use state::{SimConfig, SimState, Stats};
@@ -40,13 +49,15 @@ pub fn router(state: SimState) -> Router {
         .merge(dialects::routes())
         .merge(control::routes())
         .merge(echo::routes())
+        .merge(outputs::routes())
         .with_state(state)
 }
 
 /// A simulator serving on a socket from a spawned tokio task; it stops when dropped
-/// (hung requests are released with a 503).
+/// (hung requests are released with a 503, slow output downloads are cut off).
 pub struct SimServer {
     addr: SocketAddr,
+    base_url: String,
     state: SimState,
 }
 
@@ -56,11 +67,13 @@ impl SimServer {
         SimServer::start_with(SimConfig::default(), SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
-    /// Serves `config` on `addr` (port 0 picks a free port).
+    /// Serves `config` on `addr` (port 0 picks a free port); output URLs point at the bound
+    /// address (see [`SimServer::base_url`]).
     pub async fn start_with(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let state = SimState::new(config);
+        let base_url = base_url(addr);
+        let state = SimState::with_base_url(config, base_url.clone());
         let app = router(state.clone());
         let stopping = state.clone();
         let listener = listener.tap_io(|tcp| {
@@ -74,7 +87,11 @@ impl SimServer {
                 tracing::warn!(error = %e, "simulator stopped with an error");
             }
         });
-        Ok(SimServer { addr, state })
+        Ok(SimServer {
+            addr,
+            base_url,
+            state,
+        })
     }
 
     /// The bound address.
@@ -82,9 +99,11 @@ impl SimServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`: the base URL of every simulated provider.
+    /// `http://127.0.0.1:PORT`: the base URL of every simulated provider, and the start of
+    /// every output URL. An unspecified bound address (`0.0.0.0`, `::`) is written as the
+    /// loopback address of its family.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.base_url.clone()
     }
 
     /// The shared state, e.g. to keep steering after moving the server.
@@ -143,6 +162,16 @@ impl SimServer {
     pub fn finish(&self, id: &str, outcome: Outcome) -> bool {
         self.state.finish(id, outcome)
     }
+}
+
+fn base_url(mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}")
 }
 
 impl Drop for SimServer {

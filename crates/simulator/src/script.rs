@@ -35,6 +35,18 @@ pub struct Script {
     pub create_code: CreateCode,
     /// Fault rules that apply to this task only.
     pub faults: Vec<FaultRule>,
+    /// The size of the task's output file, served at the URL its succeeded polls name.
+    pub output_bytes: u64,
+    /// The status every request of the task's files answers; 200 serves them, anything
+    /// else (e.g. 404, 503) answers that status without the file (outside 200..=599: 500).
+    pub output_status: u16,
+    /// The pause between two 64 KiB chunks of a file's body, to make a copy slow.
+    pub output_chunk_delay_ms: u64,
+    /// Replaces the `Content-Type` of the task's files (by default from the extension).
+    pub output_content_type: Option<String>,
+    /// Each of the task's files answers 503 to its first this-many GETs, then is served
+    /// (HEADs are neither refused nor counted for this).
+    pub output_fail_times: u32,
 }
 
 impl Default for Script {
@@ -53,6 +65,11 @@ impl Default for Script {
             status_word: None,
             create_code: CreateCode::Int,
             faults: Vec::new(),
+            output_bytes: 64 * 1024,
+            output_status: 200,
+            output_chunk_delay_ms: 0,
+            output_content_type: None,
+            output_fail_times: 0,
         }
     }
 }
@@ -162,6 +179,26 @@ mod tests {
             Script::merged_over(&base, serde_json::json!({"outcome":"fail","run_ms":1})).unwrap();
         assert_eq!(s.outcome, Outcome::Fail);
         assert_eq!((s.not_visible_ms, s.queued_ms, s.run_ms), (5, 6, 1));
+    }
+
+    #[test]
+    fn sim_object_steers_outputs() {
+        let sim = serde_json::json!({
+            "output_bytes": 1_048_576,
+            "output_status": 503,
+            "output_chunk_delay_ms": 20,
+            "output_content_type": "application/octet-stream",
+            "output_fail_times": 2,
+        });
+        let s = Script::merged_over(&Script::default(), sim).unwrap();
+        assert_eq!((s.output_bytes, s.output_status), (1_048_576, 503));
+        assert_eq!((s.output_chunk_delay_ms, s.output_fail_times), (20, 2));
+        assert_eq!(
+            s.output_content_type.as_deref(),
+            Some("application/octet-stream")
+        );
+        let d = Script::default();
+        assert_eq!((d.output_bytes, d.output_status), (65_536, 200));
     }
 
     #[test]

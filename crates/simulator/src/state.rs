@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::http::uri::Authority;
+use axum::http::{header, HeaderMap};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -34,6 +36,10 @@ pub struct Stats {
     pub cancels: BTreeMap<String, u64>,
     /// Requests refused: bad key, bad input, an injected status or malformed answer.
     pub rejected: BTreeMap<String, u64>,
+    /// GETs of a task's output or preview files (`/_sim/out/...`), whatever the answer,
+    /// by the task's provider; GETs naming no file of a known task are not counted.
+    #[serde(default)]
+    pub output_gets: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -56,6 +62,11 @@ impl Stats {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
     }
+
+    /// Output file GETs over all providers.
+    pub fn output_gets_total(&self) -> u64 {
+        self.output_gets.values().sum()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,11 +75,12 @@ pub(crate) enum Counter {
     Polls,
     Cancels,
     Rejected,
+    OutputGets,
 }
 
 #[derive(Default)]
 struct Counters {
-    cells: [[AtomicU64; 4]; 4],
+    cells: [[AtomicU64; 4]; 5],
 }
 
 impl Counters {
@@ -159,6 +171,8 @@ impl TaskStore {
 
 struct Inner {
     config: SimConfig,
+    /// Where output URLs point; `None`: at the `Host` of each create request.
+    base_url: Option<Arc<str>>,
     scenario: RwLock<Arc<Script>>,
     tasks: TaskStore,
     counters: Counters,
@@ -177,12 +191,28 @@ pub struct SimState {
 }
 
 impl SimState {
-    /// A fresh simulator with no tasks.
+    /// A fresh simulator with no tasks that does not know its own address: a task's output
+    /// URLs are written under `http://{Host}` of the request that created it (or
+    /// `http://localhost` without a valid `Host`). For serving [`crate::router`] yourself;
+    /// [`crate::SimServer`] uses [`SimState::with_base_url`].
     pub fn new(config: SimConfig) -> SimState {
+        SimState::build(config, None)
+    }
+
+    /// A fresh simulator with no tasks, reachable at `base_url` (scheme and authority, e.g.
+    /// `http://127.0.0.1:8090`; a trailing `/` is dropped): every task's output URLs are
+    /// `{base_url}/_sim/out/{id}.{ext}` and `{base_url}/_sim/out/{id}/{n}.jpg`.
+    pub fn with_base_url(config: SimConfig, base_url: impl Into<String>) -> SimState {
+        let base: String = base_url.into();
+        SimState::build(config, Some(Arc::from(base.trim_end_matches('/'))))
+    }
+
+    fn build(config: SimConfig, base_url: Option<Arc<str>>) -> SimState {
         let scenario = RwLock::new(Arc::new(config.scenario.clone()));
         SimState {
             inner: Arc::new(Inner {
                 config,
+                base_url,
                 scenario,
                 tasks: TaskStore::new(),
                 counters: Counters::default(),
@@ -194,6 +224,11 @@ impl SimState {
         }
     }
 
+    /// The base URL given at construction, if any.
+    pub fn base_url(&self) -> Option<&str> {
+        self.inner.base_url.as_deref()
+    }
+
     /// The counters now.
     pub fn stats(&self) -> Stats {
         let c = &self.inner.counters;
@@ -202,6 +237,7 @@ impl SimState {
             polls: c.map(Counter::Polls),
             cancels: c.map(Counter::Cancels),
             rejected: c.map(Counter::Rejected),
+            output_gets: c.map(Counter::OutputGets),
         }
     }
 
@@ -328,8 +364,28 @@ impl SimState {
         self.inner.counters.add(counter, provider);
     }
 
+    /// Where the output URLs of a task created by a request with these headers point.
+    pub(crate) fn output_base(&self, headers: &HeaderMap) -> Arc<str> {
+        if let Some(base) = &self.inner.base_url {
+            return Arc::clone(base);
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Authority>().ok());
+        match host {
+            Some(host) => Arc::from(format!("http://{host}")),
+            None => Arc::from("http://localhost"),
+        }
+    }
+
     pub(crate) fn insert(&self, task: Arc<Task>) {
         self.inner.tasks.insert(task);
+    }
+
+    /// A task of any provider.
+    pub(crate) fn lookup_any(&self, id: &str) -> Option<Arc<Task>> {
+        self.inner.tasks.get(id)
     }
 
     /// A task of this provider; another provider's id is unknown here.

@@ -1,5 +1,6 @@
 //! One simulated task: what was asked, its script, and what happened to it since.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,7 +40,7 @@ impl Action {
         }
     }
 
-    fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             Action::TextToImage => "png",
             _ => "mp4",
@@ -70,6 +71,20 @@ pub struct TaskRecord {
     /// cancel), Unix ms, as of the moment this record was read; `None` while unfinished.
     #[serde(default)]
     pub finished_unix_ms: Option<u64>,
+    /// GETs of this task's files (output and previews), whatever the answer.
+    #[serde(default)]
+    pub output_gets: u64,
+    /// The same GETs by file, keyed by the URL's path after `/_sim/out/` (`{id}.mp4`,
+    /// `{id}/1.jpg`).
+    #[serde(default)]
+    pub output_gets_by_file: BTreeMap<String, u64>,
+    /// HEADs of this task's files, whatever the answer.
+    #[serde(default)]
+    pub output_heads: u64,
+    /// GETs of this task's files whose body was produced to its last byte (handed to the
+    /// connection; a client that hangs up before that leaves the count as it was).
+    #[serde(default)]
+    pub outputs_completed: u64,
 }
 
 impl TaskRecord {
@@ -93,11 +108,22 @@ pub(crate) struct Task {
     pub born_unix_ms: u64,
     pub body: serde_json::Value,
     pub headers: Vec<(String, String)>,
+    /// Where its output URLs point (`http://127.0.0.1:PORT`).
+    base: Arc<str>,
     polls: AtomicU64,
     poll_times_ms: Mutex<Vec<u64>>,
     cancels: AtomicU64,
     forced: Mutex<Option<Forced>>,
     faults: Option<Mutex<FaultList>>,
+    downloads: Mutex<Downloads>,
+}
+
+/// What happened to a task's files.
+#[derive(Default)]
+struct Downloads {
+    gets_by_file: BTreeMap<String, u64>,
+    heads: u64,
+    completed: u64,
 }
 
 impl Task {
@@ -107,6 +133,7 @@ impl Task {
         script: Arc<Script>,
         body: serde_json::Value,
         headers: Vec<(String, String)>,
+        base: Arc<str>,
     ) -> Task {
         let faults = FaultList::new(&script.faults);
         let uuid = Uuid::new_v4();
@@ -123,11 +150,13 @@ impl Task {
             born_unix_ms,
             body,
             headers,
+            base,
             polls: AtomicU64::new(0),
             poll_times_ms: Mutex::new(Vec::new()),
             cancels: AtomicU64::new(0),
             forced: Mutex::new(None),
             faults: (!faults.is_empty()).then(|| Mutex::new(faults)),
+            downloads: Mutex::default(),
         }
     }
 
@@ -187,18 +216,46 @@ impl Task {
         DateTime::from_timestamp_millis(ms).unwrap_or_default()
     }
 
-    /// The made-up, stable output URL.
-    pub(crate) fn output_url(&self) -> String {
-        format!(
-            "https://sim.invalid/out/{}.{}",
-            self.id,
-            self.action.extension()
-        )
+    /// The output file's name under `/_sim/out/`: `{id}.{ext}`.
+    pub(crate) fn output_file(&self) -> String {
+        format!("{}.{}", self.id, self.action.extension())
     }
 
-    /// The n-th (from 1) made-up preview image URL.
+    /// The n-th (from 1) preview image's name under `/_sim/out/`: `{id}/{n}.jpg`.
+    pub(crate) fn preview_file(&self, n: u32) -> String {
+        format!("{}/{n}.jpg", self.id)
+    }
+
+    /// The output URL, served by this simulator and stable for the task's life.
+    pub(crate) fn output_url(&self) -> String {
+        format!("{}/_sim/out/{}", self.base, self.output_file())
+    }
+
+    /// The n-th (from 1) preview image URL, served by this simulator.
     pub(crate) fn preview_url(&self, n: u32) -> String {
-        format!("https://sim.invalid/out/{}/{n}.jpg", self.id)
+        format!("{}/_sim/out/{}", self.base, self.preview_file(n))
+    }
+
+    /// Counts a GET of one of its files; returns how many GETs of that file came before.
+    pub(crate) fn count_output_get(&self, file: &str) -> u64 {
+        let mut d = self.downloads.lock().unwrap_or_else(|e| e.into_inner());
+        let gets = d.gets_by_file.entry(file.to_owned()).or_default();
+        *gets += 1;
+        *gets - 1
+    }
+
+    pub(crate) fn count_output_head(&self) {
+        self.downloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .heads += 1;
+    }
+
+    pub(crate) fn count_output_completed(&self) {
+        self.downloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .completed += 1;
     }
 
     pub(crate) fn count_poll(&self) {
@@ -224,6 +281,7 @@ impl Task {
 
     pub(crate) fn record(&self) -> TaskRecord {
         let finished = self.snapshot().finish_ms;
+        let downloads = self.downloads.lock().unwrap_or_else(|e| e.into_inner());
         TaskRecord {
             provider: self.provider.as_str().to_owned(),
             polls: self.polls.load(Ordering::Relaxed),
@@ -237,6 +295,10 @@ impl Task {
             headers: self.headers.clone(),
             created_unix_ms: self.born_unix_ms,
             finished_unix_ms: finished.map(|ms| self.born_unix_ms.saturating_add(ms)),
+            output_gets: downloads.gets_by_file.values().sum(),
+            output_gets_by_file: downloads.gets_by_file.clone(),
+            output_heads: downloads.heads,
+            outputs_completed: downloads.completed,
         }
     }
 }

@@ -55,6 +55,10 @@ mod tests {
             headers: Vec::new(),
             created_unix_ms: created,
             finished_unix_ms: finished,
+            output_gets: 0,
+            output_gets_by_file: Default::default(),
+            output_heads: 0,
+            outputs_completed: 0,
         }
     }
 

@@ -155,6 +155,8 @@ async fn compat_feed_bare_shape() {
     assert!(v["start_time"].as_u64().unwrap() >= v["submit_time"].as_u64().unwrap());
 }
 
+/// The URL of the task's files without the extension (`{base}/_sim/out/{id}`), and the
+/// answer's `data`.
 async fn succeeded_feed(output_field: OutputField) -> (String, Value) {
     let s = sim(Script {
         output_field,
@@ -163,16 +165,13 @@ async fn succeeded_feed(output_field: OutputField) -> (String, Value) {
     .await;
     let id = s.create_compat(Value::Null).await;
     let v = s.feed(&id).await.json();
-    (id, v["data"].clone())
+    (s.out_url(&id), v["data"].clone())
 }
 
 #[tokio::test]
 async fn compat_output_in_result_url() {
-    let (id, inner) = succeeded_feed(OutputField::ResultUrl).await;
-    assert_eq!(
-        inner["result_url"],
-        format!("https://sim.invalid/out/{id}.mp4")
-    );
+    let (out, inner) = succeeded_feed(OutputField::ResultUrl).await;
+    assert_eq!(inner["result_url"], format!("{out}.mp4"));
     assert!(inner.get("video_url").is_none());
     assert!(inner["data"].get("video_url").is_none());
     assert!(inner["data"].get("output").is_none());
@@ -180,25 +179,16 @@ async fn compat_output_in_result_url() {
 
 #[tokio::test]
 async fn compat_output_in_top_level_video_url() {
-    let (id, inner) = succeeded_feed(OutputField::VideoUrl).await;
-    assert_eq!(
-        inner["video_url"],
-        format!("https://sim.invalid/out/{id}.mp4")
-    );
+    let (out, inner) = succeeded_feed(OutputField::VideoUrl).await;
+    assert_eq!(inner["video_url"], format!("{out}.mp4"));
     assert!(inner.get("result_url").is_none());
 }
 
 #[tokio::test]
 async fn compat_output_nested_in_data() {
-    let (id, inner) = succeeded_feed(OutputField::Nested).await;
-    assert_eq!(
-        inner["data"]["video_url"],
-        format!("https://sim.invalid/out/{id}.mp4")
-    );
-    assert_eq!(
-        inner["data"]["poster"],
-        format!("https://sim.invalid/out/{id}/1.jpg")
-    );
+    let (out, inner) = succeeded_feed(OutputField::Nested).await;
+    assert_eq!(inner["data"]["video_url"], format!("{out}.mp4"));
+    assert_eq!(inner["data"]["poster"], format!("{out}/1.jpg"));
     assert!(inner.get("result_url").is_none() && inner.get("video_url").is_none());
 }
 

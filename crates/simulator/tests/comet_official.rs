@@ -58,7 +58,7 @@ async fn official_text_to_image_empty_reference_images_is_reference_images_empty
     assert_eq!(v["data"]["action"], "TEXT_TO_IMAGE");
     assert_eq!(
         v["data"]["data"]["output"],
-        json!([format!("https://sim.invalid/out/{id}.png")])
+        json!([s.out_url(&format!("{id}.png"))])
     );
 }
 
@@ -184,7 +184,7 @@ async fn official_poll_wrapped_succeeded_relays_runway_output() {
     let s = sim(timed(0, 0, 0)).await;
     let id = s.create_official(Value::Null).await;
     let inner = s.get(&format!("/runwayml/v1/tasks/{id}")).await.json()["data"].clone();
-    let url = format!("https://sim.invalid/out/{id}.mp4");
+    let url = s.out_url(&format!("{id}.mp4"));
     assert_eq!(inner["status"], "SUCCESS");
     assert_eq!(inner["result_url"], url.as_str());
     assert_eq!(inner["data"]["status"], "SUCCEEDED");
@@ -217,10 +217,7 @@ async fn official_poll_bare_is_the_runway_task_object() {
     let id = s.create_official(Value::Null).await;
     let v = s.get(&format!("/runwayml/v1/tasks/{id}")).await.json();
     assert_eq!(v["status"], "SUCCEEDED");
-    assert_eq!(
-        v["output"],
-        json!([format!("https://sim.invalid/out/{id}.mp4")])
-    );
+    assert_eq!(v["output"], json!([s.out_url(&format!("{id}.mp4"))]));
 }
 
 #[tokio::test]

@@ -106,13 +106,10 @@ async fn makevid_poll_succeeded_matches_seed_004() {
         ])
     );
     assert_eq!(a["taskId"], id.as_str());
-    assert_eq!(a["url"], format!("https://sim.invalid/out/{id}.mp4"));
+    assert_eq!(a["url"], s.out_url(&format!("{id}.mp4")));
     assert!(a["fileSize"].is_string());
     assert!(a["userId"].is_u64());
-    assert_eq!(
-        a["previewUrls"][0],
-        format!("https://sim.invalid/out/{id}/1.jpg")
-    );
+    assert_eq!(a["previewUrls"][0], s.out_url(&format!("{id}/1.jpg")));
     let m = &a["metadata"];
     assert_eq!(
         keys(m),

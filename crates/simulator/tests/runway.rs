@@ -74,10 +74,7 @@ async fn runway_succeeded_has_output() {
     let v = s.get(&task_path(&id)).await.json();
     assert_eq!(keys(&v), sorted(&["id", "status", "createdAt", "output"]));
     assert_eq!(v["status"], "SUCCEEDED");
-    assert_eq!(
-        v["output"],
-        json!([format!("https://sim.invalid/out/{id}.png")])
-    );
+    assert_eq!(v["output"], json!([s.out_url(&format!("{id}.png"))]));
 }
 
 #[tokio::test]

@@ -51,6 +51,19 @@ pub struct TaskRecord {
     pub callback_events: EventSet,
     /// When the last `task.progress` (or `task.started`) was queued: the progress throttle.
     pub progress_event_at: Option<DateTime<Utc>>,
+    /// The provider finished it and its outputs are being copied into the gateway's
+    /// storage; the stored task stays `running` until then.
+    pub outputs_copy: Option<OutputsCopy>,
+}
+
+/// A succeeded task held back while its outputs are copied (durable outputs).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OutputsCopy {
+    /// The task as the provider finished it; each output gains its stored copy's details
+    /// (`stored`, `sha256`, ...) as the copy lands, so a later round skips it.
+    pub finished: Task,
+    /// Copy rounds that ended in a failure worth retrying.
+    pub attempts: u32,
 }
 
 impl TaskRecord {
@@ -69,6 +82,7 @@ impl TaskRecord {
             dispatched_at: None,
             callback_events: EventSet::default(),
             progress_event_at: None,
+            outputs_copy: None,
         }
     }
 
@@ -309,6 +323,20 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// Checks the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Moves the lease `owner` holds on the task to `until`, leaving its version alone (the
+    /// lease is not part of the task). False when `owner` no longer holds it.
+    async fn extend_lease(
+        &self,
+        tenant: &str,
+        id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The secret called `name` that every replica shares: `candidate` if none was kept
+    /// yet (the first caller's candidate wins), else the kept one.
+    async fn shared_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError>;
 
     /// Unfinished tasks by provider and status, for the metrics. An engine that cannot
     /// count them cheaply answers an empty list.

@@ -38,6 +38,8 @@ struct State {
     idempotency: HashMap<(String, String), IdempotencyEntry>,
     /// Pending deliveries by id; finished ones are dropped (memory keeps no history).
     deliveries: HashMap<String, Delivery>,
+    /// [`TaskStore::shared_secret`]'s, by name.
+    secrets: HashMap<String, String>,
     /// Per task, until when its last finished `task.progress` holds the next one back.
     progress_held: HashMap<String, DateTime<Utc>>,
     /// Tenants of tasks created through the pass-through, by `(provider, provider task id)`.
@@ -524,5 +526,31 @@ impl TaskStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn extend_lease(
+        &self,
+        tenant: &str,
+        id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.tasks.get_mut(id) {
+            Some(r) if r.tenant == tenant && r.lease_owner.as_deref() == Some(owner) => {
+                r.lease_until = Some(until);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn shared_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        Ok(self
+            .state()
+            .secrets
+            .entry(name.to_owned())
+            .or_insert_with(|| candidate.to_owned())
+            .clone())
     }
 }

@@ -13,9 +13,9 @@ use crate::{Delivery, StoreError, TaskRecord};
 pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (status, created_at, updated_at, \
      next_check_at, lease_owner, lease_until, refreshed_at, callback_url, body, id, tenant, \
      version, provider, provider_task_id, queue_state, priority, queue_head, candidates, \
-     input, dispatched_at, callback_events, progress_event_at) \
+     input, dispatched_at, callback_events, progress_event_at, outputs_copy) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-     $18, $19, $20, $21, $22)";
+     $18, $19, $20, $21, $22, $23)";
 
 /// The compare-and-set update: binds [`TaskColumns`] in order; `$12` is the version the
 /// caller read. Every column is written, the queue's included, so a plain update moves a
@@ -27,7 +27,7 @@ pub(crate) const UPDATE_TASK: &str = "UPDATE tasks SET status = $1, created_at =
      refreshed_at = $7, callback_url = $8, body = $9, version = $12 + 1, \
      provider = $13, provider_task_id = $14, queue_state = $15, priority = $16, \
      queue_head = $17, candidates = $18, input = $19, dispatched_at = $20, \
-     callback_events = $21, progress_event_at = $22 \
+     callback_events = $21, progress_event_at = $22, outputs_copy = $23 \
      WHERE id = $10 AND tenant = $11 AND version = $12";
 
 /// What a record is read from: the columns of each engine's `task_columns!()`, in that order.
@@ -52,6 +52,7 @@ pub(crate) struct TaskRow {
     dispatched_at: Option<i64>,
     callback_events: i64,
     progress_event_at: Option<i64>,
+    outputs_copy: Option<String>,
 }
 
 impl TaskRow {
@@ -66,6 +67,12 @@ impl TaskRow {
             )));
         }
         let queue = self.queue_entry()?;
+        let outputs_copy = match self.outputs_copy.as_deref() {
+            None => None,
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| {
+                StoreError::Corrupt(format!("task {}: outputs_copy: {e}", self.id))
+            })?),
+        };
         Ok(TaskRecord {
             tenant: self.tenant,
             task,
@@ -79,6 +86,7 @@ impl TaskRow {
             dispatched_at: self.dispatched_at.map(from_nanos),
             callback_events: EventSet::from_bits(u8::try_from(self.callback_events).unwrap_or(0)),
             progress_event_at: self.progress_event_at.map(from_nanos),
+            outputs_copy,
         })
     }
 
@@ -118,11 +126,11 @@ impl TaskRow {
     }
 }
 
-/// Everything a write stores for a record, bound as parameters 1 to 22 in this order:
+/// Everything a write stores for a record, bound as parameters 1 to 23 in this order:
 /// status, created_at, updated_at, next_check_at, lease_owner, lease_until, refreshed_at,
 /// callback_url, body, id, tenant, version, provider, provider_task_id, queue_state,
 /// priority, queue_head, candidates, input, dispatched_at, callback_events,
-/// progress_event_at ([`INSERT_TASK`],
+/// progress_event_at, outputs_copy ([`INSERT_TASK`],
 /// [`UPDATE_TASK`]).
 pub(crate) struct TaskColumns {
     status: &'static str,
@@ -151,6 +159,8 @@ pub(crate) struct TaskColumns {
     /// The chosen webhook events' bits ([`EventSet::bits`]).
     callback_events: i64,
     progress_event_at: Option<i64>,
+    /// JSON of [`crate::OutputsCopy`], or NULL.
+    outputs_copy: Option<String>,
 }
 
 impl TaskColumns {
@@ -159,6 +169,15 @@ impl TaskColumns {
         let queue = record.queue.as_ref();
         let body = serde_json::to_string(task)
             .map_err(|e| StoreError::Corrupt(format!("task {}: not serializable: {e}", task.id)))?;
+        let outputs_copy = match &record.outputs_copy {
+            None => None,
+            Some(copy) => Some(serde_json::to_string(copy).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "task {}: outputs_copy not serializable: {e}",
+                    task.id
+                ))
+            })?),
+        };
         Ok(TaskColumns {
             status: task.status.as_str(),
             created_at: to_nanos(task.created_at),
@@ -182,6 +201,7 @@ impl TaskColumns {
             dispatched_at: record.dispatched_at.map(to_nanos),
             callback_events: i64::from(record.callback_events.bits()),
             progress_event_at: record.progress_event_at.map(to_nanos),
+            outputs_copy,
         })
     }
 
@@ -221,6 +241,7 @@ impl TaskColumns {
             .bind(self.dispatched_at)
             .bind(self.callback_events)
             .bind(self.progress_event_at)
+            .bind(self.outputs_copy)
     }
 }
 

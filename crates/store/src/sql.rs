@@ -11,7 +11,7 @@ macro_rules! task_columns {
     () => {
         "id, tenant, version, callback_url, refreshed_at, next_check_at, lease_owner, \
          lease_until, body, provider, queue_state, priority, queue_head, candidates, input, \
-         dispatched_at, callback_events, progress_event_at"
+         dispatched_at, callback_events, progress_event_at, outputs_copy"
     };
 }
 

@@ -18,6 +18,7 @@ macro_rules! conformance {
             conformance!(@tests $open;
                 tasks::insert_then_get_returns_the_record,
                 tasks::full_record_round_trips_exactly,
+                tasks::a_shared_secret_is_the_first_candidate,
                 tasks::get_is_tenant_scoped,
                 tasks::insert_of_a_taken_id_is_duplicate,
                 tasks::update_is_compare_and_set,
@@ -39,6 +40,7 @@ macro_rules! conformance {
                 idempotency::expired_keys_of_others_are_purged_without_harm,
                 idempotency::keys_are_per_tenant,
                 idempotency::complete_and_release_of_unknown_keys_are_no_ops,
+                claim::extend_lease_keeps_the_version,
                 claim::claim_due_leases_once_until_expiry,
                 claim::claim_due_skips_finished_and_future_tasks,
                 claim::claim_due_takes_the_most_overdue_first_up_to_limit,

@@ -61,7 +61,7 @@ async fn reconnecting_keeps_everything_and_migrates_nothing_again() {
     let rec = TaskRecord::new(TENANT.to_owned(), full_task("task_1"), None);
     store.insert(&rec).await.unwrap();
     store.close().await;
-    assert_eq!(migrations_applied(&schema).await, [1, 2, 3, 4, 5]);
+    assert_eq!(migrations_applied(&schema).await, [1, 2, 3, 4, 5, 6]);
 
     for _ in 0..2 {
         let again = schema.store().await;
@@ -71,7 +71,7 @@ async fn reconnecting_keeps_everything_and_migrates_nothing_again() {
         );
         again.close().await;
     }
-    assert_eq!(migrations_applied(&schema).await, [1, 2, 3, 4, 5]);
+    assert_eq!(migrations_applied(&schema).await, [1, 2, 3, 4, 5, 6]);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 mod fields;
 mod hosts;
+mod outputs;
 mod providers;
 mod routes;
 mod sections;
@@ -41,7 +42,17 @@ pub(crate) fn validate(
     // Set at all: a value that is not a URL is a problem of its own, not of every route; nor
     // is a `server` section that could not be read (`None`, its problem already recorded).
     let public_url = raw.server.as_ref().is_none_or(|s| s.public_url.is_some());
-    let tenants = tenants::tenants(&raw.tenants, &providers.kinds, public_url, problems);
+    let outputs = raw
+        .outputs
+        .as_ref()
+        .map(|o| o.as_ref().and_then(|o| outputs::outputs(o, problems)));
+    // Written at all: a section that could not be read is its own problem, not the tenants'.
+    let context = tenants::Context {
+        provider_kinds: &providers.kinds,
+        public_url,
+        outputs: raw.outputs.is_some(),
+    };
+    let tenants = tenants::tenants(&raw.tenants, &context, problems);
     if !problems.is_empty() {
         return None;
     }
@@ -56,6 +67,10 @@ pub(crate) fn validate(
         webhooks: webhooks?,
         providers: providers.valid,
         tenants,
+        outputs: match outputs {
+            None => None,
+            Some(o) => Some(o?),
+        },
         version,
     })
 }

@@ -16,13 +16,21 @@ use crate::raw::RawTenant;
 use crate::ready::{TenantConfig, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_WEIGHT, MAX_QUEUE_WEIGHT};
 
 const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+const DEFAULT_STORE_OUTPUTS: bool = true;
 
-/// `provider_kinds`: every provider named in the file, with its kind when known;
-/// `public_url`: whether the file sets `server.public_url` (routes depend on it).
+/// What tenants depend on elsewhere in the file.
+pub(crate) struct Context<'a> {
+    /// Every provider named in the file, with its kind when known.
+    pub provider_kinds: &'a BTreeMap<String, Option<ProviderKind>>,
+    /// Whether the file sets `server.public_url` (routes depend on it).
+    pub public_url: bool,
+    /// Whether the file has an `outputs` section (`store_outputs` needs one).
+    pub outputs: bool,
+}
+
 pub(crate) fn tenants(
     raw: &BTreeMap<String, Option<RawTenant>>,
-    provider_kinds: &BTreeMap<String, Option<ProviderKind>>,
-    public_url: bool,
+    context: &Context,
     problems: &mut Problems,
 ) -> BTreeMap<String, TenantConfig> {
     // Key hash → where it was first seen: a key must identify exactly one tenant.
@@ -39,8 +47,7 @@ pub(crate) fn tenants(
             tenant_name,
             entry,
             &path,
-            provider_kinds,
-            public_url,
+            context,
             &mut key_owners,
             problems,
         );
@@ -55,8 +62,7 @@ fn tenant(
     tenant_name: &str,
     raw: &RawTenant,
     path: &str,
-    provider_kinds: &BTreeMap<String, Option<ProviderKind>>,
-    public_url: bool,
+    context: &Context,
     key_owners: &mut BTreeMap<[u8; 32], String>,
     problems: &mut Problems,
 ) -> Option<TenantConfig> {
@@ -86,19 +92,31 @@ fn tenant(
     let routes = routes(
         raw.routes.as_ref().unwrap_or(&no_routes),
         &at("routes"),
-        provider_kinds,
-        public_url,
+        context.provider_kinds,
+        context.public_url,
         problems,
     );
     let upstream_keys = upstream_keys(
         raw.upstream_keys.as_ref().unwrap_or(&no_keys),
         &at("upstream_keys"),
-        provider_kinds,
+        context.provider_kinds,
         problems,
     );
     let allowed_callback_hosts = match raw.allowed_callback_hosts.as_deref() {
         None => Some(None),
         Some(list) => callback_hosts(list, &at("allowed_callback_hosts"), problems).map(Some),
+    };
+    // Either value is refused without `outputs`: like a key of another store kind, it would
+    // look like a setting while doing nothing.
+    let store_outputs = match raw.store_outputs {
+        Some(_) if !context.outputs => {
+            problems.add(
+                &at("store_outputs"),
+                "is not used without an outputs section (no output is stored without one)",
+            );
+            None
+        }
+        value => Some(value.unwrap_or(DEFAULT_STORE_OUTPUTS)),
     };
     Some(TenantConfig {
         name: tenant_name.to_string(),
@@ -111,6 +129,7 @@ fn tenant(
         routes: routes?,
         upstream_keys: upstream_keys?,
         allowed_callback_hosts: allowed_callback_hosts?,
+        store_outputs: store_outputs?,
     })
 }
 

@@ -16,7 +16,8 @@ const MAX_MESSAGE_CHARS: usize = 300;
 /// `{"error":"..."}`, `{"error":{"message","code"|"type"}}`, `{"code":..,"message"|"msg":..}`.
 pub(crate) fn code_and_message(body: &Value) -> (Option<String>, Option<String>) {
     match body.get("error") {
-        Some(Value::String(msg)) => (wire::text(body.get("code")), Some(msg.clone())),
+        // A blank text says nothing: the caller falls back to the HTTP status.
+        Some(text @ Value::String(_)) => (wire::text(body.get("code")), wire::text(Some(text))),
         Some(err @ Value::Object(_)) => (
             wire::text(err.get("code")).or_else(|| wire::text(err.get("type"))),
             wire::text(err.get("message")),
@@ -129,6 +130,8 @@ mod tests {
         let e = error_answer(&garbage, false);
         assert!(e.is_retryable());
         assert_eq!(e.message, "HTTP 503");
+        let blank = error_answer(&answer(400, json!({"error":" "})), false);
+        assert_eq!(blank.message, "HTTP 400");
         let e = error_answer(&answer(404, json!({"error":"Task not found"})), true);
         assert_eq!(e.class, FailureClass::NotVisibleYet);
     }

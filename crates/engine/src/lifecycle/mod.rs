@@ -19,6 +19,7 @@ pub fn spawn(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()
         tokio::spawn(watcher::run(state.clone(), stop.clone())),
         tokio::spawn(webhooks::run(state.clone(), stop.clone())),
         tokio::spawn(crate::queue::dispatcher::run(state.clone(), stop.clone())),
+        tokio::spawn(crate::outputs::retention::run(state.clone(), stop.clone())),
     ];
     if let Some(cluster) = &state.cluster {
         loops.push(tokio::spawn(crate::cluster::heartbeat::run(

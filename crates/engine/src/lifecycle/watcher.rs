@@ -61,6 +61,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                             drop(slot);
                             return;
                         }
+                        if record.outputs_copy.is_some() {
+                            crate::outputs::copy::run(&state, &runtime, record).await;
+                            drop(slot);
+                            return;
+                        }
                         let id = record.task.id.clone();
                         let work = refresh::refresh(state.clone(), runtime, record, Asker::Watcher);
                         if let Some(Err(e)) = state.refreshes.run(&id, work).await {

@@ -117,6 +117,7 @@ pub struct Metrics {
     upstream_duration: Histograms<UpstreamTimingLabels>,
     rate_limited: Family<LimitLabels, Counter>,
     webhook_deliveries: Family<OutcomeLabels, Counter>,
+    output_copies: Family<OutcomeLabels, Counter>,
     pub(crate) tasks: Family<TaskLabels, Gauge>,
     pub(crate) circuit_state: Family<ProviderLabels, Gauge>,
     pub(crate) queue_depth: Family<TenantLabels, Gauge>,
@@ -162,6 +163,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let rate_limited = Family::default();
         let webhook_deliveries = Family::default();
+        let output_copies = Family::default();
         let tasks = Family::default();
         let circuit_state = Family::default();
         let queue_depth = Family::default();
@@ -199,6 +201,11 @@ impl Metrics {
             "taskgate_webhook_deliveries",
             "Webhook delivery attempts, by outcome",
             webhook_deliveries.clone(),
+        );
+        registry.register(
+            "taskgate_output_copies",
+            "Output copies into the gateway's storage, by outcome (stored, retry, failed)",
+            output_copies.clone(),
         );
         registry.register(
             "taskgate_tasks",
@@ -243,6 +250,7 @@ impl Metrics {
             upstream_duration,
             rate_limited,
             webhook_deliveries,
+            output_copies,
             tasks,
             circuit_state,
             queue_depth,
@@ -311,6 +319,15 @@ impl Metrics {
     /// A task left the gateway's queue for a provider after `waited` since its create.
     pub fn queue_wait(&self, waited: Duration) {
         self.queue_wait.observe(waited.as_secs_f64());
+    }
+
+    /// One output copy attempt: `stored`, `retry` or `failed`.
+    pub fn output_copy(&self, outcome: &str) {
+        self.output_copies
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     pub fn webhook_delivery(&self, outcome: &str) {

@@ -17,11 +17,13 @@ pub async fn commit(
     before: TaskStatus,
     next: &mut TaskRecord,
 ) -> Result<Option<i64>, StoreError> {
-    let finished_now = !before.is_terminal() && next.task.is_terminal();
     let now = Utc::now();
+    let runtime = state.runtime.load_full();
+    crate::outputs::hold::hold_success(&runtime, before, next, now);
+    let finished_now = !before.is_terminal() && next.task.is_terminal();
     let events = match &next.callback_url {
         Some(_) => {
-            let every = state.runtime.load().config.webhooks.progress_every;
+            let every = runtime.config.webhooks.progress_every;
             next.callback_events
                 .on_change(before, next.task.status, progress_due(next, now, every))
         }
@@ -35,7 +37,9 @@ pub async fn commit(
     }
     let version = match (&next.callback_url, events.is_empty()) {
         (Some(url), false) => {
-            let deliveries = deliveries(next, url, &events, now);
+            let mut shown = next.task.clone();
+            crate::outputs::present::present(state, &runtime, &next.tenant, &mut shown).await;
+            let deliveries = deliveries(next, &shown, url, &events, now);
             let version = state
                 .store
                 .update_with_deliveries(next, &deliveries)
@@ -75,6 +79,7 @@ pub fn progress_due(record: &TaskRecord, now: DateTime<Utc>, every: std::time::D
 /// change writes, then the event's place in it.
 fn deliveries(
     record: &TaskRecord,
+    shown: &taskgate_core::Task,
     url: &str,
     events: &[Event],
     now: DateTime<Utc>,
@@ -88,7 +93,7 @@ fn deliveries(
             tenant: record.tenant.clone(),
             task_id: record.task.id.clone(),
             url: url.to_string(),
-            body: json!({"type": event.as_str(), "data": record.task}).to_string(),
+            body: json!({"type": event.as_str(), "data": shown}).to_string(),
             created_at: now,
             attempts: 0,
             next_attempt_at: now,

@@ -62,7 +62,8 @@ pub fn to_chrono(d: std::time::Duration) -> chrono::Duration {
 
 /// True when the record was refreshed within `refresh_after` (or is finished).
 pub fn is_fresh(record: &TaskRecord, runtime: &Runtime, now: DateTime<Utc>) -> bool {
-    if record.task.is_terminal() {
+    // A held success has nothing left to learn from its provider.
+    if record.task.is_terminal() || record.outputs_copy.is_some() {
         return true;
     }
     let window = to_chrono(runtime.config.tasks.refresh_after);

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod callbacks;
+pub mod files;
 pub mod metrics;
 pub mod openapi;
 pub mod providers;

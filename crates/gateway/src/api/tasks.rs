@@ -16,6 +16,7 @@ use crate::api::openapi::responses::{
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, JsonBody};
 use crate::layers::auth::Caller;
+use crate::outputs::present::present;
 use crate::prefer;
 use crate::queue::place;
 use crate::state::AppState;
@@ -80,16 +81,20 @@ pub async fn create_task(
     let created = create::create(&state, &caller, &body, key).await?;
     let location = format!("/v1/tasks/{}", created.task.id);
     let Some(wait) = prefer::wait(&headers) else {
+        // An idempotent replay may be of a finished task with stored outputs.
+        let mut task = created.task;
+        present(&state, &caller.runtime, &caller.tenant, &mut task).await;
         return Ok((
             StatusCode::ACCEPTED,
             [(header::LOCATION, location)],
-            Json(created.task),
+            Json(task),
         )
             .into_response());
     };
     // The long-poll's wait: woken by the task's events, no upstream call of its own.
     let task = read::wait_for_end(&state, &caller, created.task, wait).await?;
-    let task = place::fill(&state, &caller.runtime, &caller.tenant, task).await?;
+    let mut task = place::fill(&state, &caller.runtime, &caller.tenant, task).await?;
+    present(&state, &caller.runtime, &caller.tenant, &mut task).await;
     let status = if task.is_terminal() {
         StatusCode::OK
     } else {
@@ -151,8 +156,9 @@ pub async fn get_task(
     }
     let (task, stale) = read::read(&state, &caller, &id).await?;
     let task = read::wait_for_end(&state, &caller, task, wait).await?;
-    let task = place::fill(&state, &caller.runtime, &caller.tenant, task).await?;
-    let mut response = json_response(state.finished.json(&caller.tenant, &task));
+    let mut task = place::fill(&state, &caller.runtime, &caller.tenant, task).await?;
+    let valid_until = present(&state, &caller.runtime, &caller.tenant, &mut task).await;
+    let mut response = json_response(state.finished.json(&caller.tenant, &task, valid_until));
     if let Some(stale) = stale {
         response
             .headers_mut()
@@ -197,13 +203,20 @@ pub async fn task_events(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (task, _) = read::read(&state, &caller, &id).await?;
-    let events = read::changes(state, caller, task).map(|task| {
-        Ok::<_, std::convert::Infallible>(
-            Event::default()
-                .event("task")
-                .json_data(&*task)
-                .unwrap_or_else(|_| Event::default().event("task")),
-        )
+    let (shown_state, runtime, tenant) =
+        (state.clone(), caller.runtime.clone(), caller.tenant.clone());
+    let events = read::changes(state, caller, task).then(move |task| {
+        let (state, runtime, tenant) = (shown_state.clone(), runtime.clone(), tenant.clone());
+        async move {
+            let mut task = (*task).clone();
+            present(&state, &runtime, &tenant, &mut task).await;
+            Ok::<_, std::convert::Infallible>(
+                Event::default()
+                    .event("task")
+                    .json_data(&task)
+                    .unwrap_or_else(|_| Event::default().event("task")),
+            )
+        }
     });
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))

@@ -28,6 +28,11 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> Result<Task,
                 record.task.status
             )));
         }
+        if record.outputs_copy.is_some() {
+            return Err(ApiError::Conflict(
+                "the task succeeded at its provider; its outputs are being stored".into(),
+            ));
+        }
         match record.queue.as_ref().map(|q| &q.state) {
             Some(QueueState::Waiting) => {}
             Some(QueueState::Dispatching { .. }) => {

@@ -110,7 +110,9 @@ pub async fn list(
     records.truncate(limit);
     let mut data: Vec<Task> = Vec::with_capacity(records.len());
     for record in &records {
-        data.push(place::task_of(state, &caller.runtime, record).await?);
+        let mut task = place::task_of(state, &caller.runtime, record).await?;
+        crate::outputs::present::present(state, &caller.runtime, &caller.tenant, &mut task).await;
+        data.push(task);
     }
     let next_cursor = if has_more {
         data.last().map(encode_cursor)

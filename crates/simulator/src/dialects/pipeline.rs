@@ -136,6 +136,7 @@ fn prepare<D: Dialect>(
         script,
         Value::Object(body),
         raw_headers(headers),
+        state.output_base(headers),
     ))
 }
 

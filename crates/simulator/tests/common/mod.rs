@@ -62,6 +62,12 @@ impl Sim {
         format!("{}{}", self.server.base_url(), path)
     }
 
+    /// The URL of a task's file as the simulator serves it: `file` is `{id}.mp4`,
+    /// `{id}/1.jpg`, ...
+    pub fn out_url(&self, file: &str) -> String {
+        self.url(&format!("/_sim/out/{file}"))
+    }
+
     /// A request with the test key and `X-Runway-Version`.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http

@@ -201,6 +201,48 @@ macro_rules! sql_task_store {
                 $crate::sql::queue::discard(&self.$writer, tenant, id, version).await
             }
 
+            async fn shared_secret(
+                &self,
+                name: &str,
+                candidate: &str,
+            ) -> Result<String, $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO gateway_secrets (name, value) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name.to_owned())
+                .bind(candidate.to_owned())
+                .execute(&self.$writer)
+                .await
+                .map_err($crate::sql::error::from_sqlx)?;
+                sqlx::query_scalar("SELECT value FROM gateway_secrets WHERE name = $1")
+                    .bind(name.to_owned())
+                    .fetch_one(&self.$writer)
+                    .await
+                    .map_err($crate::sql::error::from_sqlx)
+            }
+
+            async fn extend_lease(
+                &self,
+                tenant: &str,
+                id: &str,
+                owner: &str,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE tasks SET lease_until = $1 \
+                     WHERE id = $2 AND tenant = $3 AND lease_owner = $4",
+                )
+                .bind($crate::timestamp::to_nanos(until))
+                .bind(id.to_owned())
+                .bind(tenant.to_owned())
+                .bind(owner.to_owned())
+                .execute(&self.$writer)
+                .await
+                .map_err($crate::sql::error::from_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn ping(&self) -> Result<(), $crate::StoreError> {
                 sqlx::query("SELECT 1")
                     .execute(&self.$reader)

@@ -126,3 +126,33 @@ pub async fn claimed_record_is_updated_with_its_new_version(store: &dyn TaskStor
     assert_eq!(ids(&again), ["task_1"]);
     assert_eq!(again[0].version, 4);
 }
+
+/// The lease holder moves its lease without moving the version; nobody else can.
+pub async fn extend_lease_keeps_the_version(store: &dyn TaskStore) {
+    store.insert(&record(TENANT, "task_1", t0())).await.unwrap();
+    let claimed = store
+        .claim_due("a", at(1), std::time::Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    let version = claimed[0].version;
+    assert!(store
+        .extend_lease(TENANT, "task_1", "a", at(500))
+        .await
+        .unwrap());
+    assert!(!store
+        .extend_lease(TENANT, "task_1", "b", at(900))
+        .await
+        .unwrap());
+    assert!(!store
+        .extend_lease(OTHER_TENANT, "task_1", "a", at(900))
+        .await
+        .unwrap());
+    let got = store.get(TENANT, "task_1").await.unwrap().unwrap();
+    assert_eq!(got.version, version);
+    assert_eq!(got.lease_until, Some(at(500)));
+    assert!(store
+        .claim_due("b", at(499), std::time::Duration::from_secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

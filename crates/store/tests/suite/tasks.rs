@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use taskgate_core::{Progress, TaskStatus};
-use taskgate_store::{StoreError, TaskRecord, TaskStore};
+use taskgate_core::{Event, EventSet, Progress, TaskStatus};
+use taskgate_store::{OutputsCopy, StoreError, TaskRecord, TaskStore};
 
 use crate::common::*;
 
@@ -28,6 +28,16 @@ pub async fn full_record_round_trips_exactly(store: &dyn TaskStore) {
     rec.next_check_at = Some(t0() + TimeDelta::nanoseconds(999_999_999));
     rec.lease_owner = Some("replica-a".to_owned());
     rec.lease_until = Some(t0() + TimeDelta::nanoseconds(30_000_000_003));
+    rec.callback_events = EventSet::of(&[Event::Started, Event::Progress, Event::Failed]);
+    rec.progress_event_at = Some(t0() + TimeDelta::nanoseconds(5));
+    let mut finished = full_task("task_full");
+    finished.status = TaskStatus::Succeeded;
+    finished.outputs[0].sha256 = Some("ab".repeat(32));
+    finished.outputs[0].stored = Some(true);
+    rec.outputs_copy = Some(OutputsCopy {
+        finished,
+        attempts: 2,
+    });
     store.insert(&rec).await.unwrap();
 
     let got = store.get(TENANT, "task_full").await.unwrap().unwrap();
@@ -135,4 +145,12 @@ fn by_status(status: TaskStatus) -> taskgate_store::ListQuery {
         limit: 100,
         after: None,
     }
+}
+
+/// The first candidate for a secret is kept; later callers (other replicas) get it.
+pub async fn a_shared_secret_is_the_first_candidate(store: &dyn TaskStore) {
+    let first = store.shared_secret("files", "aaaa").await.unwrap();
+    assert_eq!(first, "aaaa");
+    assert_eq!(store.shared_secret("files", "bbbb").await.unwrap(), "aaaa");
+    assert_eq!(store.shared_secret("other", "cccc").await.unwrap(), "cccc");
 }

@@ -61,12 +61,15 @@ impl Modify for PassThroughIds {
         crate::api::providers::list_providers,
         crate::api::proxy::forward,
         crate::api::callbacks::provider_callback,
+        crate::api::files::serve_file,
     ),
     components(
         schemas(ErrorBody, ErrorDetail),
         responses(
             responses::BadRequest,
             responses::Unauthorized,
+            responses::Forbidden,
+            responses::RangeNotSatisfiable,
             responses::NotFound,
             responses::MethodNotAllowed,
             responses::RequestTimeout,

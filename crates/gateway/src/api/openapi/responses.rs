@@ -23,12 +23,14 @@ pub struct ErrorDetail {
     /// | --- | --- | --- |
     /// | 400 | `invalid_request` | malformed JSON, a duplicated key, wrong types, missing or unknown fields, bad values, a bad query or header; a pass-through path with a dot segment |
     /// | 401 | `unauthorized` | no key, unknown key |
+    /// | 403 | `forbidden` | a `/v1/files` URL whose signature is wrong or expired |
     /// | 404 | `not_found` | no such task for this tenant, unknown route, unknown provider; on a shared provider key, a provider task that is not the tenant's |
     /// | 405 | `method_not_allowed` | a known route with another method (`Allow` lists the right ones) |
     /// | 408 | `request_timeout` | the client did not send its request (headers and body) in time |
     /// | 409 | `conflict` | an `Idempotency-Key` reused with a different body (or still in progress); cancel of a finished task |
     /// | 409 | `cancel_unsupported` | the task's provider cannot cancel |
     /// | 413 | `payload_too_large` | body over the configured limit |
+    /// | 416 | `range_not_satisfiable` | a `/v1/files` `Range` that starts past the file's end (`Content-Range: bytes */size`) |
     /// | 422 | `unsupported_task_type` | no provider configured for this tenant can run this `type` |
     /// | 429 | `rate_limited` | a tenant or provider limit; `Retry-After` (seconds) is set |
     /// | 429 | `concurrency_limited` | the tenant's cap on unfinished tasks is reached |
@@ -117,6 +119,8 @@ macro_rules! error_responses {
 error_responses! {
     BadRequest => "`invalid_request`: the request is malformed or a value is not allowed; the message names it.";
     Unauthorized => "`unauthorized`: no bearer key, or an unknown one.";
+    Forbidden => "`forbidden`: the URL's signature is wrong or expired (read the task again for a fresh URL).";
+    RangeNotSatisfiable => "`range_not_satisfiable`: the `Range` starts past the file's end; `Content-Range: bytes */size` says its size.";
     NotFound => "`not_found`: no such task for this tenant (another tenant's task too), or no such route.";
     RequestTimeout => "`request_timeout`: the request (headers and body) did not arrive in time.";
     Conflict => "`conflict`: the `Idempotency-Key` was used with a different body, or its first request is still in progress.";
