@@ -45,10 +45,11 @@ fn the_printed_curls_take_a_task_to_succeeded() {
         .expect("no task printed");
     let task: serde_json::Value = serde_json::from_str(last_task).unwrap();
     assert_eq!(task["status"], "succeeded", "{stdout}");
-    assert!(task["outputs"][0]["url"]
-        .as_str()
-        .unwrap()
-        .ends_with(".mp4"));
+    // The demo keeps outputs: the URL is the gateway's, signed.
+    let output = &task["outputs"][0];
+    assert_eq!(output["stored"], true, "{output}");
+    assert!(output["url"].as_str().unwrap().contains("/v1/files/"));
+    assert!(output["provider_url"].as_str().unwrap().ends_with(".mp4"));
 }
 
 /// Waits for the demo's instructions on its stdout, then runs the indented commands after
@@ -93,7 +94,11 @@ async fn with_replicas_a_task_created_on_one_is_followed_on_the_others() {
     let Some(schema) = common::postgres::TestSchema::create().await else {
         return;
     };
+    // The demo keeps outputs under ./data: a folder of the test's own.
+    let dir = std::env::temp_dir().join(format!("taskgate-demo-replicas-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_taskgate"))
+        .current_dir(&dir)
         .args(["demo", "--replicas", "3", "--listen", "127.0.0.1:0"])
         .args(["--admin-listen", "127.0.0.1:0", "--postgres-url"])
         .arg(schema.url())
@@ -108,6 +113,7 @@ async fn with_replicas_a_task_created_on_one_is_followed_on_the_others() {
     });
     child.kill().unwrap();
     child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

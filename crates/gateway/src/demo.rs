@@ -45,6 +45,15 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         config.server.admin_listen = admin;
     }
     if let Some(path) = options.sqlite_path {
+        // Outputs go beside the database the user chose, not into the working directory.
+        if let Some(outputs) = config.outputs.as_mut() {
+            let dir = path.parent().unwrap_or(std::path::Path::new("."));
+            outputs.storage = taskgate_outputs::StorageSettings {
+                kind: taskgate_outputs::StorageKind::Local {
+                    path: dir.join("outputs"),
+                },
+            };
+        }
         config.store = StoreConfig::Sqlite { path };
     }
     let store_path = match &config.store {
