@@ -173,3 +173,56 @@ fn key_new_prints_a_key_whose_hash_key_hash_reproduces() {
     let out = taskgate().args(["key", "hash", &key]).output().unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), hash);
 }
+
+/// `local` outputs storage must be a directory the gateway can write: `check` looks at the
+/// machine for this one setting.
+#[test]
+fn check_refuses_local_outputs_storage_that_cannot_be_a_writable_directory() {
+    let dir = std::env::temp_dir().join(format!("taskgate-check-outputs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a-file"), b"").unwrap();
+    let config = |path: &std::path::Path| {
+        format!(
+            r#"
+providers:
+  makevid: {{type: makevid, base_url: "https://makevid.ai", api_key: k}}
+outputs:
+  storage: {{kind: local, path: "{}"}}
+tenants:
+  acme:
+    keys: ["sha256:0000000000000000000000000000000000000000000000000000000000000000"]
+    routes: {{text_to_video: [makevid]}}
+"#,
+            path.display()
+        )
+    };
+    let file = dir.join("taskgate.yaml");
+    std::fs::write(&file, config(&dir.join("a-file").join("outputs"))).unwrap();
+    let out = taskgate()
+        .arg("check")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("outputs.storage.path: ") && stderr.contains("is a file"),
+        "{stderr}"
+    );
+    // A directory still to be made under a writable one is fine.
+    std::fs::write(&file, config(&dir.join("new").join("outputs"))).unwrap();
+    let out = taskgate()
+        .arg("check")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.join("new").exists(), "check made the directory");
+    let _ = std::fs::remove_dir_all(&dir);
+}

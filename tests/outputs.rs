@@ -430,3 +430,55 @@ async fn copies_older_than_keep_for_expire_and_are_deleted() {
     }
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+/// The gateway's peak resident memory (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn copying_a_gibibyte_output_raises_peak_memory_by_a_few_mib_at_most() {
+    let s = setup("outputs-memory", "30d", 2 << 30).await;
+    let gateway = Gateway::start(&s.config, &[], "info").await;
+    // A first small copy warms up everything a copy touches (client, pools, allocator).
+    let warm = s
+        .create(
+            &gateway,
+            KEY_A,
+            json!({"queued_ms": 50, "run_ms": 100, "output_bytes": 64 << 20}),
+        )
+        .await;
+    s.finished(&gateway, KEY_A, warm["id"].as_str().unwrap())
+        .await;
+    let before = peak_rss_kib(gateway.pid());
+    let size: usize = 1 << 30;
+    let big = s
+        .create(
+            &gateway,
+            KEY_A,
+            json!({"queued_ms": 50, "run_ms": 100, "output_bytes": size}),
+        )
+        .await;
+    let task = s
+        .finished(&gateway, KEY_A, big["id"].as_str().unwrap())
+        .await;
+    assert_eq!(task["outputs"][0]["stored"], true, "{task}");
+    assert_eq!(task["outputs"][0]["size_bytes"], size as u64);
+    let after = peak_rss_kib(gateway.pid());
+    let grew_mib = after.saturating_sub(before) as f64 / 1024.0;
+    println!(
+        "peak RSS {:.1} MiB before, {:.1} MiB after copying 1 GiB: +{grew_mib:.1} MiB",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
+    assert!(
+        grew_mib < 16.0,
+        "a 1 GiB copy raised peak RSS by {grew_mib:.1} MiB"
+    );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}

@@ -138,6 +138,10 @@ fn main() -> ExitCode {
 fn check(path: &std::path::Path) -> ExitCode {
     match load(path) {
         Ok(config) => {
+            if let Some(problem) = unwritable_outputs(&config) {
+                eprintln!("{problem}");
+                return ExitCode::from(2);
+            }
             println!(
                 "{}: valid (version {}, {} providers, {} tenants)",
                 path.display(),
@@ -153,6 +157,42 @@ fn check(path: &std::path::Path) -> ExitCode {
             }
             ExitCode::from(2)
         }
+    }
+}
+
+/// `outputs.storage.path` of `local` storage must be a directory the gateway can write (it
+/// is made at start when missing, so its nearest existing ancestor must be writable): the
+/// one check of the file that looks at the machine, since a copy that can never be stored
+/// would fail every task's outputs.
+fn unwritable_outputs(config: &taskgate_config::Config) -> Option<String> {
+    let storage = &config.outputs.as_ref()?.storage;
+    let taskgate_outputs::StorageKind::Local { path } = &storage.kind else {
+        return None;
+    };
+    let problem = |why: String| format!("outputs.storage.path: {} {why}", path.display());
+    let mut existing = path.as_path();
+    while !existing.exists() {
+        existing = match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+    }
+    if !existing.is_dir() {
+        return Some(problem(format!(
+            "cannot be a directory: {} is a file",
+            existing.display()
+        )));
+    }
+    let probe = existing.join(format!(".taskgate-check-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(problem(format!(
+            "is not writable ({}: {e})",
+            existing.display()
+        ))),
     }
 }
 

@@ -29,10 +29,14 @@ use crate::local_read::file_range;
 use crate::range::ByteRange;
 use crate::settings::{S3Settings, StorageKind, StorageSettings};
 
-/// Size of each uploaded part (S3's minimum is 5 MiB, except for the last part).
-const PART_SIZE: usize = 8 * 1024 * 1024;
-/// Parts uploading at once per upload: with the part being filled, the memory bound.
-const PARTS_IN_FLIGHT: usize = 2;
+/// Size of each uploaded part to S3 (its minimum is 5 MiB, except for the last part).
+const S3_PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts uploading at once per S3 upload: with the part being filled, the memory bound.
+const S3_PARTS_IN_FLIGHT: usize = 2;
+/// A local file takes parts of any size: small ones, one at a time, keep a copy's memory to
+/// about a MiB whatever the file's size.
+const LOCAL_PART_SIZE: usize = 1024 * 1024;
+const LOCAL_PARTS_IN_FLIGHT: usize = 1;
 
 /// A storage backend, cheap to clone (the clients inside are shared).
 #[derive(Clone)]
@@ -191,7 +195,11 @@ impl Storage {
             .put_multipart_opts(&location, options)
             .await
             .map_err(|err| StorageError::from_store("put", &full, err))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let (part_size, parts_in_flight) = match self.backend {
+            Backend::S3(..) => (S3_PART_SIZE, S3_PARTS_IN_FLIGHT),
+            _ => (LOCAL_PART_SIZE, LOCAL_PARTS_IN_FLIGHT),
+        };
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
         let mut body = std::pin::pin!(body);
         let mut size = 0u64;
         while let Some(chunk) = body.next().await {
@@ -202,7 +210,7 @@ impl Storage {
                     return Err(PutError::Body(err));
                 }
             };
-            if let Err(err) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+            if let Err(err) = writer.wait_for_capacity(parts_in_flight).await {
                 abort(writer, &full).await;
                 return Err(StorageError::from_store("put", &full, err).into());
             }

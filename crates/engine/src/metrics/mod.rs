@@ -118,6 +118,8 @@ pub struct Metrics {
     rate_limited: Family<LimitLabels, Counter>,
     webhook_deliveries: Family<OutcomeLabels, Counter>,
     output_copies: Family<OutcomeLabels, Counter>,
+    output_copy_bytes: Counter,
+    output_copy_seconds: Histogram,
     pub(crate) tasks: Family<TaskLabels, Gauge>,
     pub(crate) circuit_state: Family<ProviderLabels, Gauge>,
     pub(crate) queue_depth: Family<TenantLabels, Gauge>,
@@ -164,6 +166,8 @@ impl Metrics {
         let rate_limited = Family::default();
         let webhook_deliveries = Family::default();
         let output_copies = Family::default();
+        let output_copy_bytes = Counter::default();
+        let output_copy_seconds = Histogram::new(QUEUE_WAIT_BUCKETS);
         let tasks = Family::default();
         let circuit_state = Family::default();
         let queue_depth = Family::default();
@@ -206,6 +210,16 @@ impl Metrics {
             "taskgate_output_copies",
             "Output copies into the gateway's storage, by outcome (stored, retry, failed)",
             output_copies.clone(),
+        );
+        registry.register(
+            "taskgate_output_copy_bytes",
+            "Bytes of outputs stored in the gateway's storage",
+            output_copy_bytes.clone(),
+        );
+        registry.register(
+            "taskgate_output_copy_seconds",
+            "How long one output copy took, whatever its outcome",
+            output_copy_seconds.clone(),
         );
         registry.register(
             "taskgate_tasks",
@@ -251,6 +265,8 @@ impl Metrics {
             rate_limited,
             webhook_deliveries,
             output_copies,
+            output_copy_bytes,
+            output_copy_seconds,
             tasks,
             circuit_state,
             queue_depth,
@@ -321,8 +337,15 @@ impl Metrics {
         self.queue_wait.observe(waited.as_secs_f64());
     }
 
-    /// One output copy attempt: `stored`, `retry` or `failed`.
-    pub fn output_copy(&self, outcome: &str) {
+    /// One output copy attempt: `stored` (with its bytes), `retry` or `failed`, and how
+    /// long it took.
+    pub fn output_copied(&self, outcome: &str, bytes: u64, took: Duration) {
+        self.output_copy_bytes.inc_by(bytes);
+        self.output_copy_seconds.observe(took.as_secs_f64());
+        self.output_copy(outcome);
+    }
+
+    fn output_copy(&self, outcome: &str) {
         self.output_copies
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_string(),

@@ -104,8 +104,12 @@ async fn copy_round(
             continue;
         }
         let source = output.url.clone();
+        let started = std::time::Instant::now();
         let outcome = copy_one(state, storage, tenant, &task_id, index, &source, limits).await;
-        state.metrics.output_copy(outcome_word(&outcome));
+        let bytes = outcome.as_ref().map_or(0, |stored| stored.size_bytes);
+        state
+            .metrics
+            .output_copied(outcome_word(&outcome), bytes, started.elapsed());
         match outcome {
             Ok(stored) => {
                 output.provider_url = Some(source);
