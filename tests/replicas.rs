@@ -776,3 +776,77 @@ async fn twelve_tasks_over_three_replicas_never_run_three_at_a_provider_limited_
     );
     assert_eq!(most, 2);
 }
+
+/// Durable outputs on three replicas: every task's output is copied once (the watcher's
+/// lease holds the copy), whichever replica created it, and every replica serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_output_is_copied_once_across_three_replicas() {
+    let sim = SimServer::start().await.unwrap();
+    sim.set_scenario(fast_script());
+    let options = Options {
+        watch_every: "200ms",
+        outputs: true,
+        ..Options::default()
+    };
+    let Some(r) = Replicas::start(&sim.base_url(), options).await else {
+        return;
+    };
+    let mut created = Vec::new();
+    for n in 0..6 {
+        let base = r.base(n % 3).to_string();
+        let task: serde_json::Value = r
+            .http
+            .post(format!("{base}/v1/tasks"))
+            .bearer_auth(KEY_A)
+            .json(
+                &serde_json::json!({"type": "text_to_video", "input": {"prompt": "fox",
+                "extra": {"sim": {"queued_ms": 100, "run_ms": 300,
+                                  "output_bytes": 2 << 20, "output_chunk_delay_ms": 20}}}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created.push(task);
+    }
+    for (n, task) in created.iter().enumerate() {
+        let id = task["id"].as_str().unwrap();
+        let base = r.base((n + 1) % 3).to_string();
+        let start = std::time::Instant::now();
+        let done = loop {
+            let read: serde_json::Value = r
+                .http
+                .get(format!("{base}/v1/tasks/{id}?wait=10"))
+                .bearer_auth(KEY_A)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if read["status"] == "succeeded" {
+                break read;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "{read}");
+        };
+        assert_eq!(done["outputs"][0]["stored"], true, "{done}");
+        let url = done["outputs"][0]["url"].as_str().unwrap();
+        // Signed by one replica, served by any (the key is shared through the store).
+        let other = format!(
+            "{}{}",
+            r.base((n + 2) % 3),
+            &url[url.find("/v1/files").unwrap()..]
+        );
+        let res = r.http.get(&other).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{other}");
+        assert_eq!(res.bytes().await.unwrap().len(), 2 << 20);
+        let ptid = task["provider_task_id"].as_str().unwrap();
+        assert_eq!(
+            sim.task(ptid).unwrap().output_gets,
+            1,
+            "copied more than once"
+        );
+    }
+}

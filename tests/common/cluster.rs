@@ -94,6 +94,8 @@ pub struct Options {
     pub tenant_limit: &'static str,
     /// `None`: the shared Redis.
     pub redis_url: Option<String>,
+    /// Store outputs in one local folder all replicas share.
+    pub outputs: bool,
 }
 
 impl Default for Options {
@@ -105,6 +107,7 @@ impl Default for Options {
             makevid_more: "",
             tenant_limit: "",
             redis_url: None,
+            outputs: false,
         }
     }
 }
@@ -147,6 +150,15 @@ impl Replicas {
                 .replace("${TENANT_LIMIT}", options.tenant_limit)
                 .replace("${KEY_A_HASH}", &format_key_hash(&hash_key(KEY_A)))
                 .replace("${KEY_B_HASH}", &format_key_hash(&hash_key(KEY_B)));
+            let text = if options.outputs {
+                let shared = dir.join("outputs");
+                format!(
+                    "{text}outputs: {{storage: {{kind: local, path: \"{}\"}}}}\n",
+                    shared.display()
+                )
+            } else {
+                text
+            };
             let path = dir.join(format!("replica-{n}.yaml"));
             std::fs::write(&path, text).unwrap();
             starts.push(async move { Gateway::start(&path, &[], "info").await });
