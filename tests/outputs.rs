@@ -23,7 +23,7 @@ store: {kind: sqlite, path: "${DIR}/tasks.db"}
 tasks: {refresh_after: 100ms, not_found_grace: 5s, watch_every: 200ms, give_up_after: 1h}
 outputs:
   storage: {kind: local, path: "${DIR}/outputs"}
-  url_ttl: 1h
+  url_ttl: ${URL_TTL}
   keep_for: ${KEEP_FOR}
   max_bytes: ${MAX_BYTES}
 providers:
@@ -45,7 +45,7 @@ struct Setup {
     http: reqwest::Client,
 }
 
-async fn setup(name: &str, keep_for: &str, max_bytes: u64) -> Setup {
+async fn setup(name: &str, url_ttl: &str, keep_for: &str, max_bytes: u64) -> Setup {
     let sim = SimServer::start().await.unwrap();
     let dir = temp_dir(name);
     let config = dir.join("taskgate.yaml");
@@ -54,6 +54,7 @@ async fn setup(name: &str, keep_for: &str, max_bytes: u64) -> Setup {
         CONFIG
             .replace("${DIR}", &dir.display().to_string())
             .replace("${KEEP_FOR}", keep_for)
+            .replace("${URL_TTL}", url_ttl)
             .replace("${MAX_BYTES}", &max_bytes.to_string())
             .replace("${SIM}", &sim.base_url())
             .replace("${KEY_A_HASH}", &format_key_hash(&hash_key(KEY_A)))
@@ -151,7 +152,7 @@ fn stored_files(dir: &Path) -> usize {
 
 #[tokio::test]
 async fn a_success_is_reported_once_its_outputs_are_stored_and_they_are_served() {
-    let s = setup("outputs-served", "30d", 1 << 30).await;
+    let s = setup("outputs-served", "1h", "30d", 1 << 30).await;
     let gateway = Gateway::start(&s.config, &[], "info").await;
     let size = 3 * 1024 * 1024 + 17;
     let created = s
@@ -190,7 +191,16 @@ async fn a_success_is_reported_once_its_outputs_are_stored_and_they_are_served()
     let etag = res.headers()["etag"].to_str().unwrap().to_string();
     assert_eq!(etag, format!("\"{}\"", sha256_hex(&expected)));
     assert_eq!(res.bytes().await.unwrap().as_ref(), expected.as_slice());
-    // A range, as a video player seeks.
+    // Ranges, as a video player seeks.
+    let res = s
+        .http
+        .get(url)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &expected[100..200]);
     let res = s
         .http
         .get(url)
@@ -281,7 +291,7 @@ async fn a_success_is_reported_once_its_outputs_are_stored_and_they_are_served()
 
 #[tokio::test]
 async fn copies_that_fail_for_good_report_the_providers_url_and_why() {
-    let s = setup("outputs-failed", "30d", 100_000).await;
+    let s = setup("outputs-failed", "1h", "30d", 100_000).await;
     let gateway = Gateway::start(&s.config, &[], "info").await;
     // The provider's file is gone.
     let gone = s
@@ -328,7 +338,7 @@ async fn copies_that_fail_for_good_report_the_providers_url_and_why() {
 
 #[tokio::test]
 async fn a_copy_cut_by_a_sigkill_resumes_after_the_restart_and_the_success_waits_for_it() {
-    let s = setup("outputs-sigkill", "30d", 1 << 30).await;
+    let s = setup("outputs-sigkill", "1h", "30d", 1 << 30).await;
     let gateway = Gateway::start(&s.config, &[], "info").await;
     // About 3 s to download: 48 chunks of 64 KiB, 60 ms apart.
     let size = 48 * 64 * 1024;
@@ -377,7 +387,7 @@ async fn a_copy_cut_by_a_sigkill_resumes_after_the_restart_and_the_success_waits
 
 #[tokio::test]
 async fn a_tenant_that_opted_out_gets_the_providers_urls() {
-    let s = setup("outputs-optout", "30d", 1 << 30).await;
+    let s = setup("outputs-optout", "1h", "30d", 1 << 30).await;
     let gateway = Gateway::start(&s.config, &[], "info").await;
     let created = s
         .create(&gateway, KEY_B, json!({"queued_ms": 100, "run_ms": 200}))
@@ -397,7 +407,7 @@ async fn a_tenant_that_opted_out_gets_the_providers_urls() {
 
 #[tokio::test]
 async fn copies_older_than_keep_for_expire_and_are_deleted() {
-    let s = setup("outputs-expire", "2s", 1 << 30).await;
+    let s = setup("outputs-expire", "1h", "2s", 1 << 30).await;
     let gateway = Gateway::start(&s.config, &[], "info").await;
     let created = s
         .create(&gateway, KEY_A, json!({"queued_ms": 100, "run_ms": 200}))
@@ -443,7 +453,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn copying_a_gibibyte_output_raises_peak_memory_by_a_few_mib_at_most() {
-    let s = setup("outputs-memory", "30d", 2 << 30).await;
+    let s = setup("outputs-memory", "1h", "30d", 2 << 30).await;
     let gateway = Gateway::start(&s.config, &[], "info").await;
     // A first small copy warms up everything a copy touches (client, pools, allocator).
     let warm = s
@@ -480,5 +490,39 @@ async fn copying_a_gibibyte_output_raises_peak_memory_by_a_few_mib_at_most() {
         grew_mib < 16.0,
         "a 1 GiB copy raised peak RSS by {grew_mib:.1} MiB"
     );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+#[tokio::test]
+async fn an_expired_url_is_refused_and_a_new_read_gives_a_fresh_one() {
+    let s = setup("outputs-ttl", "1s", "30d", 1 << 30).await;
+    let gateway = Gateway::start(&s.config, &[], "info").await;
+    let created = s
+        .create(&gateway, KEY_A, json!({"queued_ms": 50, "run_ms": 100}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let task = s.finished(&gateway, KEY_A, id).await;
+    let url = task["outputs"][0]["url"].as_str().unwrap().to_string();
+    let expires_at =
+        chrono::DateTime::parse_from_rfc3339(task["outputs"][0]["expires_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+    // Signatures count whole seconds: wait until the second after `expires` has begun.
+    let wait = (expires_at + chrono::Duration::milliseconds(1100) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    let res = s.http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+    let again = s.task(&gateway, KEY_A, id).await;
+    let fresh = again["outputs"][0]["url"].as_str().unwrap();
+    assert_ne!(fresh, url);
+    assert_eq!(s.http.get(fresh).send().await.unwrap().status(), 200);
     let _ = std::fs::remove_dir_all(&s.dir);
 }
