@@ -379,6 +379,8 @@ def command(args):
         parts += ["--sizes", args.sizes_arg]
     if args.quiet_wait:
         parts += ["--quiet-wait", str(args.quiet_wait)]
+    if args.profile:
+        parts += ["--profile", args.profile]
     return " ".join(parts)
 
 
