@@ -43,13 +43,7 @@ pub(super) async fn open_file(path: &Path) -> Result<(SqlitePool, SqlitePool), S
 
     // One writer: SQLite serializes writes anyway, and queuing them in the pool instead of
     // in the busy handler keeps them in order and never fails a write for lock contention.
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options.clone())
-        .await
-        .map_err(from_sqlx)?;
-    migrate(&writer).await?;
+    let writer = open_writer(&options).await?;
 
     let reader = SqlitePoolOptions::new()
         .max_connections(READERS)
@@ -59,6 +53,63 @@ pub(super) async fn open_file(path: &Path) -> Result<(SqlitePool, SqlitePool), S
         .map_err(from_sqlx)?;
     tracing::info!(path = %path.display(), "sqlite task store open");
     Ok((writer, reader))
+}
+
+/// The writer, with the schema migrated. Processes opening one new file at once race for
+/// it: switching a connection to WAL, or starting the migration, can answer "database is
+/// locked" at once instead of waiting in the busy handler while another one migrates, so
+/// such a start is tried again (the others' migration takes well under a second).
+async fn open_writer(options: &SqliteConnectOptions) -> Result<SqlitePool, StoreError> {
+    let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT * 2;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let attempt = async {
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+                .await
+                .map_err(Start::Connect)?;
+            let mut tx = writer
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(Start::Connect)?;
+            MIGRATOR.run(&mut *tx).await.map_err(Start::Migrate)?;
+            tx.commit().await.map_err(Start::Connect)?;
+            Ok::<_, Start>(writer)
+        };
+        match attempt.await {
+            Ok(writer) => return Ok(writer),
+            Err(e) if e.is_busy() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(Start::Connect(e)) => return Err(from_sqlx(e)),
+            Err(Start::Migrate(e)) => return Err(from_migrate(e)),
+        }
+    }
+}
+
+/// Why opening the writer failed.
+enum Start {
+    Connect(sqlx::Error),
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+impl Start {
+    /// SQLITE_BUSY and its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT).
+    fn is_busy(&self) -> bool {
+        let error = match self {
+            Start::Connect(e) | Start::Migrate(sqlx::migrate::MigrateError::Execute(e)) => e,
+            Start::Migrate(_) => return false,
+        };
+        let code = match error {
+            sqlx::Error::Database(e) => e.code(),
+            _ => None,
+        };
+        code.and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| c & 0xff == 5)
+    }
 }
 
 /// A private in-memory database behind a single connection that is never recycled (the
