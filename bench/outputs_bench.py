@@ -352,23 +352,8 @@ class Run:
 # The report
 
 
-def version(cmd):
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        return (out.stdout or out.stderr).strip().splitlines()[0]
-    except Exception:
-        return "unknown"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+# The machine's description, as the other reports write it.
+from report import cpu_model, version  # noqa: E402
 
 
 def command(args):
